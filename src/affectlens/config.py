@@ -1,0 +1,40 @@
+"""Where things live: corpus root and thread budget."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Nothing may reach a model hub at run time.
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_var, "1")
+
+
+def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """Corpus root: ``explicit``, else ``$AFFECTLENS_DATA``, else ``../shared/data``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("AFFECTLENS_DATA")
+    return Path(env) if env else Path("../shared/data")
+
+
+def threads() -> int:
+    """Threads an onnxruntime session may use: the available cores, not more."""
+    env = os.environ.get("AFFECTLENS_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def onnx_session(path: str | os.PathLike):
+    """An onnxruntime CPU session for ``path`` using ``threads()`` intra-op threads."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads()
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
