@@ -1,0 +1,274 @@
+"""Command line: ``affectlens analyze | eval | bench | schema`` (thin: parse, call the library)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import __version__
+from .config import data_root
+
+EVAL_TASKS = ("face", "voice", "text", "dialogue", "vad")
+ANALYZER_FOR_TASK = {"face": "face", "voice": "voice", "text": "text", "vad": "text", "dialogue": "dialogue"}
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _fail(msg: str) -> None:
+    _console(stderr=True).print(f"[red]error:[/red] {msg}", markup=True, highlight=False)
+
+
+@contextmanager
+def _progress(label: str):
+    """A rich progress bar on stderr (only when it is a terminal); yields ``update(done, total)``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = _console(stderr=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                   TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal)
+    with bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: float, total: float) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
+
+
+# ------------------------------------------------------------------ analyze
+def _timeline_table(analysis):
+    from rich.table import Table
+
+    table = Table(title=f"{analysis.media.path} ({analysis.media.kind})", title_justify="left")
+    table.add_column("time", no_wrap=True)
+    table.add_column("kind")
+    mods = [m for m, s in analysis.modalities.items() if s == "present"]
+    for m in mods:
+        table.add_column(m)
+    table.add_column("fused")
+    table.add_column("V/A", no_wrap=True)
+    has_text = any(s.text for s in analysis.segments)
+    if has_text:
+        table.add_column("text", overflow="ellipsis", max_width=48)
+    ordinal = analysis.media.kind in ("text", "dialogue")
+    for seg in analysis.segments:
+        when = f"#{int(seg.start) + 1}" if ordinal else f"{_clock(seg.start)}–{_clock(seg.end)}"
+        cells = [when, seg.kind + (f" {seg.speaker}" if seg.speaker else "")]
+        for m in mods:
+            e = seg.estimates.get(m)
+            cells.append(f"{e.label} {e.confidence:.2f}" if e else "–")
+        f = seg.fused
+        cells.append(f"{f.label} {f.confidence:.2f}" if f else "–")
+        va = f"{f.valence:+.2f}/{f.arousal:+.2f}" if f and f.valence is not None and f.arousal is not None else "–"
+        cells.append(va)
+        if has_text:
+            cells.append(seg.text or "")
+        table.add_row(*cells)
+    return table
+
+
+def _clock(t: float) -> str:
+    m, s = divmod(t, 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def cmd_analyze(args) -> int:
+    from . import output, pipeline
+    from .errors import InputError
+
+    if args.output:
+        try:
+            output.output_format(args.output)
+        except ValueError as exc:
+            _fail(str(exc))
+            return 2
+    modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
+    bad = [m for m in modalities if m not in ("face", "voice", "text")]
+    if bad:
+        _fail(f"unknown modality {bad[0]!r} (choose from face, voice, text)")
+        return 2
+    if args.transcript:
+        try:
+            from .media.transcript import load_transcript
+
+            load_transcript(args.transcript)
+        except InputError as exc:
+            _fail(str(exc))
+            return 2
+    out = _console()
+    done, failed = [], 0
+    for path in args.inputs:
+        with _progress(f"analyzing {Path(path).name}") as update:
+            opts = pipeline.Options(fps=args.fps, modalities=modalities, transcript=args.transcript,
+                                    asr=not args.no_asr, progress=update)
+            try:
+                analysis = pipeline.analyze(path, opts)
+            except InputError as exc:
+                _fail(str(exc))
+                failed += 1
+                continue
+            except MemoryError:
+                _fail(f"{path}: out of memory while analyzing")
+                failed += 1
+                continue
+        done.append(analysis)
+        if not args.quiet:
+            out.print(_timeline_table(analysis))
+            absent = {m: s for m, s in analysis.modalities.items() if s != "present"}
+            for m, reason in absent.items():
+                out.print(f"  {m}: absent — {reason}", highlight=False)
+        if args.output:
+            try:  # rewrite after every input: earlier results are never lost
+                output.write(done, args.output)
+            except (OSError, ValueError) as exc:
+                _fail(f"{args.output}: cannot write ({exc})")
+                return 1
+    if args.output and done:
+        _console(stderr=True).print(f"wrote {args.output} ({len(done)} input{'s' * (len(done) != 1)})")
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------ eval
+def _resolve_data(data: str, root: str | None) -> Path:
+    p = Path(data)
+    if not p.exists() and not p.is_absolute():
+        alt = data_root(root) / p
+        if alt.exists():
+            return alt
+    return p
+
+
+def cmd_eval(args) -> int:
+    from .analyzers import ModelUnavailable, get_analyzer
+    from .errors import InputError
+    from .evaluate import corpora
+    from .evaluate.run import evaluate
+
+    data = _resolve_data(args.data, args.data_root)
+    kw = {"cropped": args.cropped} if args.task == "face" else {}
+    if args.task == "vad" and args.split:
+        kw["split"] = args.split
+    try:
+        es = corpora.read(args.task, data, **kw)
+    except InputError as exc:
+        _fail(str(exc))
+        return 2
+    _console(stderr=True).print(f"read {len(es.items)} items from {data} ({es.fmt})")
+    try:
+        analyzer = get_analyzer(ANALYZER_FOR_TASK[args.task])
+    except ModelUnavailable as exc:
+        _fail(str(exc))
+        return 3
+    with _progress(f"eval {args.task}") as update:
+        result = evaluate(es, analyzer, batch=args.batch, limit=args.limit, progress=update)
+    text = json.dumps(result, indent=1)
+    if args.json == "-":
+        print(text)
+    else:
+        if args.json:
+            Path(args.json).write_text(text)
+        _print_metrics(result)
+    return 0
+
+
+def _print_metrics(result: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result['task']} on {result['data']} (n={result['n']}, model {result['model']['name']})",
+                  title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in result["metrics"].items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    speed = result.get("speed", {}).get("items_per_s")
+    if speed:
+        table.add_row("items/s", f"{speed:.1f}")
+    _console().print(table)
+
+
+# ------------------------------------------------------------------ bench
+def cmd_bench(args) -> int:
+    import importlib
+
+    data = _resolve_data(args.data, args.data_root) if args.data else data_root(args.data_root)
+    try:
+        module = importlib.import_module(f"affectlens.{args.task}.bench")
+    except ModuleNotFoundError:
+        _fail(f"no bench for {args.task} in this version")
+        return 3
+    try:
+        result = module.main(data, limit=args.limit)
+    except Exception as exc:  # bench peers are optional packages: report, do not crash
+        _fail(f"bench {args.task}: {exc}")
+        return 1
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+# ------------------------------------------------------------------ schema
+def cmd_schema(args) -> int:
+    from .schema import json_schema
+
+    text = json.dumps(json_schema(), indent=1)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="affectlens", description="Offline multimodal emotion understanding.")
+    parser.add_argument("--version", action="version", version=f"affectlens {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", help="emotion timeline of video, audio, image, text or dialogue files")
+    a.add_argument("inputs", nargs="+", metavar="INPUT")
+    a.add_argument("-o", "--output", help="write OUT.json|jsonl|csv|parquet|vtt")
+    a.add_argument("--fps", type=float, default=5.0, help="video frames analysed per second (default 5)")
+    a.add_argument("--modalities", default="face,voice,text", help="comma list of face,voice,text")
+    a.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
+    a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
+    a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
+    a.set_defaults(func=cmd_analyze)
+
+    e = sub.add_parser("eval", help="score a model on a corpus in its published format")
+    e.add_argument("task", choices=EVAL_TASKS)
+    e.add_argument("data", help="corpus file or folder (relative paths also tried under --data-root)")
+    e.add_argument("--json", nargs="?", const="-", help="write the result JSON to a file, or stdout without a value")
+    e.add_argument("--cropped", action="store_true", help="face images are already face crops (FER2013)")
+    e.add_argument("--split", help="EmoBank split to use when the CSV holds several (default test, else dev)")
+    e.add_argument("--limit", type=int, help="evaluate only the first N items")
+    e.add_argument("--batch", type=int, default=64)
+    e.add_argument("--data-root", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run")
+    b.add_argument("task", choices=("face", "voice", "text"))
+    b.add_argument("data", nargs="?", help="corpus file or folder")
+    b.add_argument("--limit", type=int)
+    b.add_argument("--json", help="write the comparison JSON here")
+    b.add_argument("--data-root")
+    b.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of the analysis output")
+    s.add_argument("-o", "--output")
+    s.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130

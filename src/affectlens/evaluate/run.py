@@ -1,0 +1,89 @@
+"""Run an analyzer over an ``EvalSet`` and score it (the ``affectlens eval`` JSON)."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from ..analyzers import Analyzer
+from ..schema import LABEL_MAPS, LABELS, Estimate
+from . import metrics
+from .corpora import EvalSet
+
+
+def _canonical(label: str) -> str:
+    if label in LABELS:
+        return label
+    for corpus in ("speech", "emorynlp"):
+        if label in LABEL_MAPS[corpus]:
+            return LABEL_MAPS[corpus][label]
+    raise KeyError(label)
+
+
+def _scores(est: Estimate | None, labels: list[str]) -> np.ndarray:
+    """Probabilities over ``labels`` from an estimate: its fine scores when it has all of
+    them, else its canonical probabilities; renormalised. NaN when there is no estimate."""
+    if est is None:
+        return np.full(len(labels), np.nan)
+    if all(k in est.fine for k in labels):
+        p = np.array([est.fine[k] for k in labels])
+    else:
+        p = np.array([est.probs[k] for k in labels])
+    total = p.sum()
+    return p / total if total > 0 else np.full(len(labels), 1 / len(labels))
+
+
+def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> dict:
+    """Score ``analyzer`` on ``es``.
+
+    Returns
+    -------
+    dict
+        ``{"task", "data", "format", "n", "model", "labels", "metrics", "per_class", "confusion", "speed"}``
+    """
+    items = es.items[:limit] if limit else es.items
+    estimates: list[Estimate | None] = []
+    t_model = 0.0
+    for i in range(0, len(items), batch):
+        inputs = [es.load(it) for it in items[i:i + batch]]
+        t = time.perf_counter()
+        estimates += analyzer.analyze_batch(inputs)
+        t_model += time.perf_counter() - t
+        if progress:
+            progress(min(i + batch, len(items)), len(items))
+    out = {"task": es.task, "data": es.data, "format": es.fmt, "n": len(items),
+           "model": {**analyzer.info().model_dump(), "meta_val": analyzer.meta().get("val_metrics")}}
+    if es.kind == "single":
+        labels = es.labels
+        fine_space = all(e is None or all(k in e.fine for k in labels) for e in estimates)
+        if not fine_space:
+            labels = [k for k in LABELS if k in {_canonical(x) for x in es.labels}]
+        y = np.array([labels.index(it.target if fine_space else _canonical(it.target)) for it in items])
+        probs = np.stack([_scores(e, labels) for e in estimates])
+        rep = metrics.classification_report(y, probs, labels)
+        out["labels"] = labels
+        out["label_space"] = "fine" if fine_space else "canonical"
+    elif es.kind == "multi":
+        y = np.stack([it.target for it in items])
+        pred = np.zeros_like(y)
+        for r, e in enumerate(estimates):
+            for lab in (e.fine_predicted if e else []):
+                if lab in es.labels:
+                    pred[r, es.labels.index(lab)] = True
+        rep = metrics.multilabel_report(y, pred, es.labels)
+        out["labels"] = es.labels
+    else:
+        y = np.stack([it.target for it in items])
+        pred = np.array([[np.nan if e is None or getattr(e, d) is None else getattr(e, d)
+                          for d in ("valence", "arousal", "dominance")] for e in estimates])
+        rep = metrics.dimensional_report(y, pred)
+        rep["metrics"]["coverage"] = float((~np.isnan(pred).all(1)).mean())
+        out["labels"] = es.labels
+    out.update(rep)
+    out.setdefault("per_class", {})
+    out.setdefault("confusion", [])
+    out["speed"] = {"items_per_s": len(items) / t_model if t_model > 0 else None, "model_s": t_model}
+    return out

@@ -1,0 +1,263 @@
+"""Wire media → face | voice | text → fusion into an ``Analysis``.
+
+Audio/video inputs are read twice, both times streaming: once for VAD (a list of
+speech spans is all that is kept), then again, audio and video side by side, cut
+into the planned segments. Buffers never hold more than one segment (≤ 8 s), so
+memory stays flat in input length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from . import __version__
+from .analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, get_analyzer
+from .errors import InputError
+from .fusion.fuse import fuse
+from .media import decode, segment, transcript
+from .schema import MODALITIES, Analysis, MediaInfo, Segment
+
+Progress = Callable[[float, float], None]
+CONTEXT_TURNS = 8
+
+
+@dataclass
+class Options:
+    """What to analyze and how."""
+
+    fps: float = 5.0
+    modalities: tuple[str, ...] = MODALITIES
+    transcript: str | None = None
+    asr: bool = True
+    window_s: float = 2.0
+    batch: int = 16
+    progress: Progress | None = None
+    analyzers: dict[str, Analyzer] = field(default_factory=dict)
+
+
+def input_kind(path: str | Path) -> str:
+    """``image``, ``text``, ``dialogue`` or ``media`` from the file name."""
+    ext = Path(path).suffix.lower()
+    if ext in decode.IMAGE_EXT:
+        return "image"
+    if ext in decode.TABLE_EXT:
+        return "dialogue"
+    if ext in decode.TEXT_EXT:
+        return "text"
+    return "media"
+
+
+def _load_analyzers(opts: Options, wanted: Iterable[str]) -> tuple[dict[str, Analyzer], dict[str, str]]:
+    found, status = {}, {}
+    for key in wanted:
+        if key in opts.analyzers:
+            found[key] = opts.analyzers[key]
+            continue
+        try:
+            found[key] = get_analyzer(key)
+        except ModelUnavailable as exc:
+            status[key] = str(exc)
+    return found, status
+
+
+def analyze(path: str | Path, opts: Options | None = None) -> Analysis:
+    """Analyze one input file.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, empty, corrupt, unsupported or too large.
+    """
+    opts = opts or Options()
+    p = decode.check_file(path)
+    kind = input_kind(p)
+    if kind in ("text", "dialogue"):
+        return _analyze_text(p, kind, opts)
+    info = decode.probe(p)
+    if kind == "image":
+        frames = [(0.0, decode.load_image(p))]
+        seg_inputs = iter([SegmentInput(0.0, 0.0, frames=frames)])
+        return _run(info, [segment.Span(0.0, 0.0, "image")], seg_inputs, opts, words_from=None)
+    words = transcript.load_transcript(opts.transcript) if opts.transcript else None
+    speech = None
+    if info.has_audio:
+        speech = _vad(p)
+    duration = info.duration or _measure_duration(p, info)
+    plan = segment.plan(duration, speech, window_s=opts.window_s)
+    seg_inputs = _stream_segments(p, info, plan, opts, words)
+    return _run(info, plan, seg_inputs, opts, words_from="transcript" if words else None)
+
+
+def _vad(path: Path) -> list[tuple[float, float]]:
+    from .voice.vad import speech_spans
+
+    return speech_spans(decode.iter_audio(path))
+
+
+def _measure_duration(path: Path, info: MediaInfo) -> float:
+    if info.has_audio:
+        n = sum(c.size for c in decode.iter_audio(path))
+        return n / decode.SAMPLE_RATE
+    last = 0.0
+    for t, _ in decode.iter_frames(path, fps=1.0):
+        last = t
+    return last + 1.0
+
+
+def _stream_segments(path: Path, info: MediaInfo, plan: list[segment.Span], opts: Options,
+                     words: list[Word] | None) -> Iterator[SegmentInput]:
+    want_video = info.has_video and "face" in opts.modalities
+    want_audio = info.has_audio and ("voice" in opts.modalities or "text" in opts.modalities)
+    audio = _AudioCursor(decode.iter_audio(path)) if want_audio else None
+    frames = _FrameCursor(decode.iter_frames(path, fps=opts.fps)) if want_video else None
+    for span in plan:
+        inp = SegmentInput(span.t0, span.t1)
+        if audio is not None:
+            inp.audio = audio.take(span.t0, span.t1)
+        if frames is not None:
+            inp.frames = frames.take(span.t0, span.t1)
+        if words:
+            inp.words = [w for w in words if span.t0 <= (w.t0 + w.t1) / 2 < span.t1]
+        yield inp
+
+
+class _AudioCursor:
+    """Slices consecutive spans out of a chunked 16 kHz stream, dropping what is behind."""
+
+    def __init__(self, chunks: Iterator[np.ndarray]):
+        self.chunks = chunks
+        self.buf = np.zeros(0, dtype=np.float32)
+        self.start = 0  # sample index of buf[0]
+
+    def take(self, t0: float, t1: float) -> np.ndarray:
+        a, b = int(round(t0 * decode.SAMPLE_RATE)), int(round(t1 * decode.SAMPLE_RATE))
+        while self.start + self.buf.size < b:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                break
+            self.buf = np.concatenate([self.buf, chunk])
+        out = self.buf[max(0, a - self.start):max(0, b - self.start)].copy()
+        drop = max(0, b - self.start)
+        self.buf, self.start = self.buf[drop:], self.start + drop
+        return out
+
+
+class _FrameCursor:
+    """Hands out the frames of consecutive spans from a frame generator."""
+
+    def __init__(self, frames: Iterator[tuple[float, np.ndarray]]):
+        self.frames = frames
+        self.pending: tuple[float, np.ndarray] | None = None
+
+    def take(self, t0: float, t1: float) -> list[tuple[float, np.ndarray]]:
+        out = []
+        while True:
+            item = self.pending or next(self.frames, None)
+            self.pending = None
+            if item is None:
+                return out
+            if item[0] >= t1:
+                self.pending = item
+                return out
+            if item[0] >= t0:
+                out.append(item)
+
+
+def _run(info: MediaInfo, plan: list[segment.Span], inputs: Iterator[SegmentInput], opts: Options,
+         words_from: str | None) -> Analysis:
+    wanted = [m for m in opts.modalities if m in MODALITIES]
+    has = {"face": info.has_video, "voice": info.has_audio,
+           "text": bool(words_from) or (info.has_audio and opts.asr)}
+    status = {m: "input has no " + {"face": "video or image", "voice": "audio stream",
+                                    "text": "words (no transcript, ASR off)"}[m]
+              for m in wanted if not has[m]}
+    status.update({m: "not requested" for m in MODALITIES if m not in wanted})
+    analyzers, missing = _load_analyzers(opts, [m for m in wanted if has[m]])
+    status.update(missing)
+    asr = None
+    if "text" in analyzers and not words_from:
+        asr, reason = _asr()
+        if asr is None:
+            status["text"] = reason
+            analyzers.pop("text")
+    segments: list[Segment] = []
+    total = info.duration or 0.0
+    for span, batch in _batched(plan, inputs, opts.batch):
+        if asr is not None:
+            for inp, sp in zip(batch, span):
+                if sp.kind == "speech" and inp.audio is not None:
+                    inp.words = asr(inp.audio, inp.t0)
+        ests = {key: an.analyze_batch(batch) for key, an in analyzers.items()}
+        for i, (sp, inp) in enumerate(zip(span, batch)):
+            seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None)
+            seg.estimates = {k: v[i] for k, v in ests.items() if v[i] is not None}
+            seg.fused = fuse(list(seg.estimates.values()))
+            segments.append(seg)
+        if opts.progress:
+            opts.progress(span[-1].t1, total)
+    for key in analyzers:
+        if not any(key in s.estimates for s in segments):
+            status[key] = {"face": "no face found", "voice": "no speech found",
+                           "text": "no words found"}[key]
+        else:
+            status[key] = "present"
+    return Analysis(affectlens_version=__version__, media=info,
+                    models=[an.info() for an in analyzers.values()],
+                    modalities={m: status[m] for m in MODALITIES}, segments=segments)
+
+
+def _batched(plan: list[segment.Span], inputs: Iterator[SegmentInput], n: int):
+    spans, batch = [], []
+    for sp, inp in zip(plan, inputs):
+        spans.append(sp)
+        batch.append(inp)
+        if len(batch) >= n:
+            yield spans, batch
+            spans, batch = [], []
+    if batch:
+        yield spans, batch
+
+
+def _asr():
+    """The offline ASR function, or ``(None, reason)`` when it cannot run."""
+    try:
+        from .media.asr import transcriber
+    except ImportError as exc:
+        return None, f"no words: ASR unavailable ({exc})"
+    try:
+        return transcriber(), None
+    except ModelUnavailable as exc:
+        return None, str(exc)
+
+
+def _analyze_text(path: Path, kind: str, opts: Options) -> Analysis:
+    dialogues = transcript.load_dialogues(path)
+    info = MediaInfo(path=str(path), kind=kind, size_bytes=path.stat().st_size)
+    plan, inputs = [], []
+    for dialogue in dialogues:
+        for i, w in enumerate(dialogue):
+            plan.append(segment.Span(w.t0, w.t1, "utterance"))
+            inputs.append(SegmentInput(w.t0, w.t1, words=[w], speaker=w.speaker,
+                                       context=dialogue[max(0, i - CONTEXT_TURNS):i]))
+    info.duration = None
+    opts_text = Options(**{**opts.__dict__, "modalities": tuple(m for m in opts.modalities if m == "text")})
+    analysis = _run(info, plan, iter(inputs), opts_text, words_from="text")
+    for seg, inp in zip(analysis.segments, inputs):
+        seg.speaker = inp.speaker
+    return analysis
+
+
+def analyze_many(paths: Iterable[str | Path], opts: Options | None = None,
+                 on_error: Callable[[InputError], None] | None = None) -> Iterator[tuple[str, Analysis]]:
+    """Analyze several inputs; a bad one is reported through ``on_error`` and skipped."""
+    for path in paths:
+        try:
+            yield str(path), analyze(path, opts)
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)

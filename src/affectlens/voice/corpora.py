@@ -1,0 +1,80 @@
+"""Speech corpora as labelled items (RAVDESS speech, EmoDB), labels parsed from file names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..schema import EMODB_CODES, RAVDESS_CODES, fine_name
+
+#: fine labels of the voice head, in output order
+FINE_LABELS: tuple[str, ...] = (
+    "neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "bored",
+)
+#: each corpus' label set, in fine-label spelling
+CORPUS_LABELS: dict[str, tuple[str, ...]] = {
+    "ravdess": ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised"),
+    "emodb": ("neutral", "bored", "happy", "sad", "angry", "fearful", "disgusted"),
+}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled clip."""
+
+    path: Path
+    corpus: str
+    speaker: str
+    label: str  # fine label
+    intensity: int | None = None  # RAVDESS 1 normal, 2 strong
+
+
+def parse(path: str | Path) -> Item:
+    """Label, speaker and corpus of a RAVDESS or EmoDB file from its name.
+
+    Raises
+    ------
+    ValueError
+        If the name matches neither convention.
+    """
+    p = Path(path)
+    stem = p.stem
+    parts = stem.split("-")
+    if len(parts) == 7 and all(s.isdigit() for s in parts):
+        return Item(p, "ravdess", f"ravdess-{parts[6]}", fine_name(RAVDESS_CODES[parts[2]]),
+                    int(parts[3]))
+    if len(stem) >= 7 and stem[:2].isdigit() and stem[5] in EMODB_CODES:
+        return Item(p, "emodb", f"emodb-{stem[:2]}", fine_name(EMODB_CODES[stem[5]]))
+    raise ValueError(f"not a RAVDESS or EmoDB file name: {p.name}")
+
+
+def list_items(root: str | Path, corpora: tuple[str, ...] = ("ravdess", "emodb")) -> list[Item]:
+    """All labelled clips under ``root/ravdess/Actor_*/`` and ``root/emodb/``, sorted by path.
+
+    Audio files (``.flac`` or ``.wav``) whose names do not parse are skipped.
+    """
+    root = Path(root)
+    items = []
+    for corpus in corpora:
+        base = root / corpus
+        if not base.is_dir():
+            continue
+        for f in sorted(base.rglob("*")):
+            if f.suffix.lower() in (".flac", ".wav"):
+                try:
+                    items.append(parse(f))
+                except (ValueError, KeyError):
+                    continue
+    return items
+
+
+def load_audio(path: str | Path, sr: int = 16000) -> np.ndarray:
+    """Read a mono float32 clip (must already be at ``sr``; the corpora are 16 kHz)."""
+    import soundfile as sf
+
+    x, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    if file_sr != sr:
+        raise ValueError(f"{path}: expected {sr} Hz, got {file_sr} Hz")
+    return x.mean(axis=1)
