@@ -16,13 +16,20 @@ ANALYZER_FOR_TASK = {"face": "face", "voice": "voice", "text": "text", "vad": "t
 
 
 def _console(stderr: bool = False):
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160  # pipes and files: do not wrap at 80 columns
+    return console
 
 
 def _fail(msg: str) -> None:
-    _console(stderr=True).print(f"[red]error:[/red] {msg}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -123,7 +130,7 @@ def cmd_analyze(args) -> int:
             out.print(_timeline_table(analysis))
             absent = {m: s for m, s in analysis.modalities.items() if s != "present"}
             for m, reason in absent.items():
-                out.print(f"  {m}: absent — {reason}", highlight=False)
+                out.print(f"  {m}: absent — {reason}", highlight=False, soft_wrap=True)
         if args.output:
             try:  # rewrite after every input: earlier results are never lost
                 output.write(done, args.output)

@@ -80,16 +80,16 @@ def analyze(path: str | Path, opts: Options | None = None) -> Analysis:
     info = decode.probe(p)
     if kind == "image":
         frames = [(0.0, decode.load_image(p))]
-        seg_inputs = iter([SegmentInput(0.0, 0.0, frames=frames)])
-        return _run(info, [segment.Span(0.0, 0.0, "image")], seg_inputs, opts, words_from=None)
+        return _run(info, [segment.Span(0.0, 0.0, "image")],
+                    lambda needs: iter([SegmentInput(0.0, 0.0, frames=frames)]), opts, words_from=None)
     words = transcript.load_transcript(opts.transcript) if opts.transcript else None
     speech = None
     if info.has_audio:
         speech = _vad(p)
     duration = info.duration or _measure_duration(p, info)
     plan = segment.plan(duration, speech, window_s=opts.window_s)
-    seg_inputs = _stream_segments(p, info, plan, opts, words)
-    return _run(info, plan, seg_inputs, opts, words_from="transcript" if words else None)
+    return _run(info, plan, lambda needs: _stream_segments(p, info, plan, opts, words, needs), opts,
+                words_from="transcript" if words else None)
 
 
 def _vad(path: Path) -> list[tuple[float, float]]:
@@ -109,9 +109,10 @@ def _measure_duration(path: Path, info: MediaInfo) -> float:
 
 
 def _stream_segments(path: Path, info: MediaInfo, plan: list[segment.Span], opts: Options,
-                     words: list[Word] | None) -> Iterator[SegmentInput]:
-    want_video = info.has_video and "face" in opts.modalities
-    want_audio = info.has_audio and ("voice" in opts.modalities or "text" in opts.modalities)
+                     words: list[Word] | None, needs: set[str]) -> Iterator[SegmentInput]:
+    """Segment inputs in plan order, decoding only the streams the analyzers ``needs``."""
+    want_video = info.has_video and "video" in needs
+    want_audio = info.has_audio and "audio" in needs
     audio = _AudioCursor(decode.iter_audio(path)) if want_audio else None
     frames = _FrameCursor(decode.iter_frames(path, fps=opts.fps)) if want_video else None
     for span in plan:
@@ -167,8 +168,8 @@ class _FrameCursor:
                 out.append(item)
 
 
-def _run(info: MediaInfo, plan: list[segment.Span], inputs: Iterator[SegmentInput], opts: Options,
-         words_from: str | None) -> Analysis:
+def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[str]], Iterator[SegmentInput]],
+         opts: Options, words_from: str | None) -> Analysis:
     wanted = [m for m in opts.modalities if m in MODALITIES]
     has = {"face": info.has_video, "voice": info.has_audio,
            "text": bool(words_from) or (info.has_audio and opts.asr)}
@@ -184,9 +185,12 @@ def _run(info: MediaInfo, plan: list[segment.Span], inputs: Iterator[SegmentInpu
         if asr is None:
             status["text"] = reason
             analyzers.pop("text")
+    needs = {"video"} if "face" in analyzers else set()
+    if "voice" in analyzers or asr is not None:
+        needs.add("audio")
     segments: list[Segment] = []
     total = info.duration or 0.0
-    for span, batch in _batched(plan, inputs, opts.batch):
+    for span, batch in _batched(plan, make_inputs(needs), opts.batch):
         if asr is not None:
             for inp, sp in zip(batch, span):
                 if sp.kind == "speech" and inp.audio is not None:
@@ -245,7 +249,7 @@ def _analyze_text(path: Path, kind: str, opts: Options) -> Analysis:
                                        context=dialogue[max(0, i - CONTEXT_TURNS):i]))
     info.duration = None
     opts_text = Options(**{**opts.__dict__, "modalities": tuple(m for m in opts.modalities if m == "text")})
-    analysis = _run(info, plan, iter(inputs), opts_text, words_from="text")
+    analysis = _run(info, plan, lambda needs: iter(inputs), opts_text, words_from="text")
     for seg, inp in zip(analysis.segments, inputs):
         seg.speaker = inp.speaker
     return analysis

@@ -49,7 +49,7 @@ def _open(path: Path):
 
     try:
         return av.open(str(path))
-    except (av.error.InvalidDataError, av.error.ValueError) as exc:
+    except (av.error.InvalidDataError, ValueError) as exc:
         raise InputError(path, f"not a decodable media file ({_short(exc)})") from None
     except av.error.FFmpegError as exc:
         raise InputError(path, f"cannot open media ({_short(exc)})") from None

@@ -56,10 +56,10 @@ def shape_speech(spans: list[tuple[float, float]], min_s: float = 1.0, max_s: fl
     return out
 
 
-def fill_windows(t0: float, t1: float, window_s: float = 2.0, min_s: float = 0.5) -> list[tuple[float, float]]:
-    """Cover ``[t0, t1)`` with windows of about ``window_s``; gaps under ``min_s`` are skipped."""
+def fill_windows(t0: float, t1: float, window_s: float = 2.0) -> list[tuple[float, float]]:
+    """Cover ``[t0, t1)`` with windows of about ``window_s`` (one shorter window for a short gap)."""
     length = t1 - t0
-    if length < min_s:
+    if length <= 1e-3:
         return []
     n = max(1, round(length / window_s))
     step = length / n
@@ -67,8 +67,8 @@ def fill_windows(t0: float, t1: float, window_s: float = 2.0, min_s: float = 0.5
 
 
 def plan(duration: float, speech: list[tuple[float, float]] | None, window_s: float = 2.0,
-         min_s: float = 1.0, max_s: float = 8.0) -> list[Span]:
-    """The full timeline of an input: speech segments plus windows in the gaps.
+         min_s: float = 1.0, max_s: float = 8.0, absorb_s: float = 0.5) -> list[Span]:
+    """The full, contiguous timeline of an input: speech segments plus windows in the gaps.
 
     Parameters
     ----------
@@ -76,6 +76,9 @@ def plan(duration: float, speech: list[tuple[float, float]] | None, window_s: fl
         Length of the input in seconds.
     speech : list of (start, end) or None
         VAD speech spans; ``None`` when the input has no audio (all windows).
+    absorb_s : float
+        A pause shorter than this joins the speech segment after it (or before it, at
+        the end), when that segment stays within ``max_s``.
     """
     spans: list[Span] = []
     cursor = 0.0
@@ -83,8 +86,14 @@ def plan(duration: float, speech: list[tuple[float, float]] | None, window_s: fl
         s, e = max(s, cursor), min(e, duration)
         if e <= s:
             continue
+        if 0 < s - cursor < absorb_s and e - cursor <= max_s:
+            s = cursor
         spans.extend(Span(a, b, "window") for a, b in fill_windows(cursor, s, window_s))
         spans.append(Span(s, e, "speech"))
         cursor = e
-    spans.extend(Span(a, b, "window") for a, b in fill_windows(cursor, duration, window_s))
+    tail = duration - cursor
+    if spans and spans[-1].kind == "speech" and 0 < tail < absorb_s and duration - spans[-1].t0 <= max_s:
+        spans[-1] = Span(spans[-1].t0, duration, "speech")
+    else:
+        spans.extend(Span(a, b, "window") for a, b in fill_windows(cursor, duration, window_s))
     return [Span(round(x.t0, 3), round(x.t1, 3), x.kind) for x in spans]

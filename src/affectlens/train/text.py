@@ -312,29 +312,31 @@ def save_checkpoint(path: Path, **state) -> None:
     tmp.replace(path)
 
 
-def parse_args(argv: list[str] | None, default_epochs: int, default_out: str) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=f"python -m affectlens.train {default_out}",
-                                description=__doc__.splitlines()[0])
+def make_parser(recipe: str, default_epochs: int, default_lr: float,
+                default_batch: int, doc: str) -> argparse.ArgumentParser:
+    """Options shared by the text and dialogue recipes."""
+    p = argparse.ArgumentParser(prog=f"python -m affectlens.train {recipe}",
+                                description=doc.strip().splitlines()[0])
     p.add_argument("--data", default=None, help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
     p.add_argument("--out", default=None, help="model folder (default src/affectlens/models/<name>)")
-    p.add_argument("--runs", default=f"runs/{default_out}", help="checkpoint folder")
+    p.add_argument("--runs", default=f"runs/{recipe}", help="checkpoint folder")
     p.add_argument("--epochs", type=int, default=default_epochs)
-    p.add_argument("--resume", action="store_true", help="continue from runs/<name>/last.pt")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=8e-5)
+    p.add_argument("--resume", action="store_true", help="continue from <runs>/last.pt")
+    p.add_argument("--batch-size", type=int, default=default_batch)
+    p.add_argument("--lr", type=float, default=default_lr)
     p.add_argument("--limit", type=int, default=0, help="use only the first N rows of each split (smoke tests)")
     p.add_argument("--max-steps", type=int, default=0, help="stop each epoch after N steps (smoke tests)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--export-only", action="store_true", help="export runs/<name>/best.pt and stop")
-    return p.parse_args(argv)
+    p.add_argument("--export-only", action="store_true", help="export <runs>/best.pt and stop")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train, calibrate, export and quantize the text model; see the module docstring."""
     import torch
 
-    args = parse_args(argv, default_epochs=2, default_out="text")
+    args = make_parser("text", 2, 8e-5, 32, __doc__).parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)

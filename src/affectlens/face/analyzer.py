@@ -1,0 +1,160 @@
+"""The face analyzer: detect, track, align and classify faces; measure facial cues.
+
+Registered as ``face`` (model ``face-cnn``). Two entry points:
+
+- :meth:`FaceAnalyzer.analyze` — the dominant face of a segment (the track seen in the
+  most frames, larger faces breaking ties), its probabilities averaged over the frames;
+- :meth:`FaceAnalyzer.analyze_tracks` — one estimate per face track, for a per-person
+  timeline.
+
+Tracks persist across consecutive segments of one video (frame times must increase), so
+a person keeps the same id (``face1``, ``face2``, ...) for the whole video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from ..analyzers import Analyzer, SegmentInput, build_estimate, register
+from ..schema import Cue, Estimate
+from .classifier import MODEL_NAME, ExpressionCNN, to_gray48
+from .geometry import CUE_UNITS
+from .tracker import FaceObservation, FaceTracker
+
+
+@dataclass
+class TrackSummary:
+    """What one track did in one segment."""
+
+    track_id: str
+    estimate: Estimate
+    frames: int
+    size: float
+
+
+@register("face")
+class FaceAnalyzer(Analyzer):
+    """Facial expression (7 labels + valence/arousal) and facial cues per face track."""
+
+    name = MODEL_NAME
+    version = "1.0"
+    modality = "face"
+    weights = ("model.onnx", "meta.json")
+
+    def __init__(self) -> None:
+        self.cnn = ExpressionCNN(self.model_dir)
+        self.tracker = FaceTracker()
+        self._cache: tuple[tuple, list[TrackSummary]] | None = None
+
+    @property
+    def version_full(self) -> str:
+        return str(self.cnn.meta.get("version", self.version))
+
+    # ------------------------------------------------------------------ face crops
+    def _crop_estimates(self, batch: list[SegmentInput]) -> list[Estimate | None]:
+        """One CNN pass for many face-crop inputs (each may hold several frames)."""
+        crops, owner, sizes = [], [], []
+        for i, x in enumerate(batch):
+            for _, img in x.frames:
+                crops.append(to_gray48(img))
+                owner.append(i)
+                sizes.append(float(np.sqrt(img.shape[0] * img.shape[1])))
+        out: list[Estimate | None] = [None] * len(batch)
+        if not crops:
+            return out
+        probs = self.cnn.probs(np.stack(crops))
+        owner_a, sizes_a = np.asarray(owner), np.asarray(sizes)
+        for i in set(owner):
+            m = owner_a == i
+            p = probs[m].mean(0)
+            v, a = self.cnn.valence_arousal(p)
+            out[i] = build_estimate("face", self.name, p, vad=(v, a, None),
+                                    quality={"face_size": float(sizes_a[m].mean()),
+                                             "frames_with_face": 1.0, "n_tracks": 1.0})
+        return out
+
+    # ------------------------------------------------------------------ video / images
+    def observe(self, inputs: SegmentInput) -> list[list[FaceObservation]]:
+        """Per-frame faces of a segment: for each frame, its observations (track id,
+        box, 468 landmarks, aligned crop, per-frame cues)."""
+        return [self.tracker.update(float(t), img) for t, img in inputs.frames]
+
+    def _summaries(self, inputs: SegmentInput) -> list[TrackSummary]:
+        key = (inputs.t0, inputs.t1, tuple(float(t) for t, _ in inputs.frames),
+               tuple(id(img) for _, img in inputs.frames))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        per_frame = self.observe(inputs)
+        obs = [o for frame in per_frame for o in frame]
+        summaries: list[TrackSummary] = []
+        if obs:
+            probs = self.cnn.probs(np.stack([o.crop for o in obs]))
+            ids = sorted({o.track_id for o in obs}, key=lambda s: int(s.removeprefix("face")))
+            n_frames = max(1, len(inputs.frames))
+            for tid in ids:
+                idx = [k for k, o in enumerate(obs) if o.track_id == tid]
+                mine = [obs[k] for k in idx]
+                p = probs[idx].mean(0)
+                v, a = self.cnn.valence_arousal(p)
+                size = float(np.median([o.size for o in mine]))
+                t0, t1 = min(o.time for o in mine), max(o.time for o in mine)
+                cues = [Cue(modality="face", name=name, unit=unit, t0=t0, t1=t1,
+                            value=round(float(np.median([o.cues[name] for o in mine])), 4),
+                            baseline=_round(self.tracker.baseline(tid, name)))
+                        for name, unit in CUE_UNITS.items()]
+                quality = {"face_size": round(size, 1), "frames_with_face": len(mine) / n_frames,
+                           "n_tracks": float(len(ids))}
+                est = build_estimate("face", self.name, p, vad=(v, a, None), quality=quality, cues=cues)
+                summaries.append(TrackSummary(tid, est, len(mine), size))
+            summaries.sort(key=lambda s: (s.frames, s.size), reverse=True)
+        self._cache = (key, summaries)
+        return summaries
+
+    def analyze_tracks(self, inputs: SegmentInput) -> dict[str, Estimate]:
+        """One estimate per face track in the segment, dominant track first.
+
+        Returns
+        -------
+        dict
+            ``track_id -> Estimate`` (empty when no face is found). Each estimate's
+            ``quality`` has ``face_size`` (px), ``frames_with_face`` (share of the
+            segment's frames showing this track) and ``n_tracks``; its ``cues`` are the
+            segment medians of the facial cues with the track's running baseline.
+        """
+        if inputs.face_crop:
+            est = self._crop_estimates([inputs])[0]
+            return {} if est is None else {"face1": est}
+        return {s.track_id: s.estimate for s in self._summaries(inputs)}
+
+    def dominant_track(self, inputs: SegmentInput) -> str | None:
+        """Id of the segment's dominant track (``None`` without faces)."""
+        if inputs.face_crop:
+            return "face1" if inputs.frames else None
+        s = self._summaries(inputs)
+        return s[0].track_id if s else None
+
+    def analyze(self, inputs: SegmentInput) -> Estimate | None:
+        """Estimate of the segment's dominant face, or ``None`` when no face is found."""
+        if inputs.face_crop:
+            return self._crop_estimates([inputs])[0]
+        s = self._summaries(inputs)
+        return s[0].estimate if s else None
+
+    def analyze_batch(self, batch: Iterable[SegmentInput]) -> list[Estimate | None]:
+        """Face-crop inputs share one batched CNN pass; video segments run in order."""
+        batch = list(batch)
+        out: list[Estimate | None] = [None] * len(batch)
+        crop_idx = [i for i, x in enumerate(batch) if x.face_crop]
+        for i, est in zip(crop_idx, self._crop_estimates([batch[i] for i in crop_idx])):
+            out[i] = est
+        for i, x in enumerate(batch):
+            if not x.face_crop:
+                out[i] = self.analyze(x)
+        return out
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 4)

@@ -1,0 +1,176 @@
+"""Face detection, 468-point mesh and identity tracking across frames.
+
+Uses the legacy ``mediapipe.solutions.face_mesh`` graph of ``mediapipe==0.10.14``, which
+loads the face-detection and face-landmark ``.tflite`` models shipped inside the wheel
+(no download). In video mode the graph runs the detector only when it has fewer faces
+than ``max_faces`` and otherwise tracks each face's landmark ROI from frame to frame.
+
+MediaPipe does not give identities, so :class:`FaceTracker` assigns stable track ids by
+greedy IoU matching of face boxes with the tracks seen in the last ``memory`` seconds
+(a face that disappears briefly keeps its id).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..analyzers import ModelUnavailable
+from . import geometry
+
+
+@dataclass
+class FaceObservation:
+    """One face in one frame."""
+
+    track_id: str
+    time: float
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+    landmarks: np.ndarray  # 468 x 3 pixels (z scaled like x)
+    crop: np.ndarray  # aligned 48 x 48 uint8 grayscale
+    cues: dict[str, float]
+
+    @property
+    def size(self) -> float:
+        """Face size in pixels: the geometric mean of box width and height."""
+        x0, y0, x1, y1 = self.box
+        return float(np.sqrt(max(x1 - x0, 0) * max(y1 - y0, 0)))
+
+
+@dataclass
+class _Track:
+    track_id: str
+    box: tuple[float, float, float, float]
+    last_seen: float
+    history: dict[str, deque] = field(default_factory=dict)
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class FaceTracker:
+    """Detect, mesh, align and track faces frame by frame.
+
+    Parameters
+    ----------
+    max_faces : int
+        Most faces meshed per frame.
+    memory : float
+        Seconds a lost track is kept for re-identification.
+    min_iou : float
+        Least box IoU (with the track's last box) to continue a track.
+    baseline_frames : int
+        Frames of each cue kept per track for its running baseline (median).
+    """
+
+    def __init__(self, max_faces: int = 4, memory: float = 1.0, min_iou: float = 0.3,
+                 baseline_frames: int = 600) -> None:
+        self.max_faces = max_faces
+        self.memory = memory
+        self.min_iou = min_iou
+        self.baseline_frames = baseline_frames
+        self._mesh = None
+        self._ids = itertools.count(1)
+        self._tracks: list[_Track] = []
+        self._last_time: float | None = None
+        self._shape: tuple[int, ...] | None = None
+
+    # ------------------------------------------------------------------ mediapipe
+    def _get_mesh(self):
+        if self._mesh is None:
+            try:
+                import mediapipe as mp
+            except ImportError as exc:  # pragma: no cover - depends on the extra
+                raise ModelUnavailable(f"no face detector: mediapipe is not installed ({exc})") from exc
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=False, max_num_faces=self.max_faces, refine_landmarks=False,
+                min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        return self._mesh
+
+    def reset(self) -> None:
+        """Forget all tracks and the mesh's tracking state (new video or image)."""
+        if self._mesh is not None:
+            self._mesh.reset()
+        self._tracks = []
+        self._ids = itertools.count(1)
+        self._last_time = None
+        self._shape = None
+
+    def close(self) -> None:
+        """Release the MediaPipe graph."""
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
+
+    # ------------------------------------------------------------------ tracking
+    def update(self, time: float, rgb: np.ndarray) -> list[FaceObservation]:
+        """Process one frame; return its faces with track ids, aligned crops and cues.
+
+        A frame whose time does not follow the previous one (earlier, the same, or more
+        than ``2 * memory`` seconds later) or whose size differs starts afresh.
+        """
+        import cv2
+
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 RGB frame, got shape {rgb.shape}")
+        if (self._last_time is None or time <= self._last_time
+                or time - self._last_time > 2 * self.memory or rgb.shape != self._shape):
+            self.reset()
+        self._last_time, self._shape = time, rgb.shape
+        h, w = rgb.shape[:2]
+        result = self._get_mesh().process(rgb)
+        faces = result.multi_face_landmarks or []
+        if not faces:
+            return []
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        pts_all = [np.array([(p.x * w, p.y * h, p.z * w) for p in f.landmark], dtype=np.float64)
+                   for f in faces]
+        boxes = [(float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))
+                 for p in pts_all]
+        ids = self._match(time, boxes)
+        out = []
+        for tid, box, pts in zip(ids, boxes, pts_all):
+            cues = geometry.measure(pts)
+            track = next(t for t in self._tracks if t.track_id == tid)
+            for k, v in cues.items():
+                track.history.setdefault(k, deque(maxlen=self.baseline_frames)).append(v)
+            out.append(FaceObservation(tid, time, box, pts, geometry.align_crop(gray, pts), cues))
+        return out
+
+    def baseline(self, track_id: str, name: str, min_frames: int = 10) -> float | None:
+        """Running baseline (median of the track's recent frames) of cue ``name``."""
+        for t in self._tracks:
+            if t.track_id == track_id and len(t.history.get(name, ())) >= min_frames:
+                return float(np.median(np.asarray(t.history[name])))
+        return None
+
+    def _match(self, time: float, boxes: list[tuple[float, float, float, float]]) -> list[str]:
+        self._tracks = [t for t in self._tracks if time - t.last_seen <= self.memory]
+        pairs = sorted(((iou(b, t.box), i, j) for i, b in enumerate(boxes)
+                        for j, t in enumerate(self._tracks)), reverse=True)
+        ids: list[str | None] = [None] * len(boxes)
+        used: set[int] = set()
+        for score, i, j in pairs:
+            if score < self.min_iou:
+                break
+            if ids[i] is None and j not in used:
+                ids[i] = self._tracks[j].track_id
+                used.add(j)
+        for i, b in enumerate(boxes):
+            if ids[i] is None:
+                self._tracks.append(_Track(f"face{next(self._ids)}", b, time))
+                ids[i] = self._tracks[-1].track_id
+        for i, b in enumerate(boxes):
+            t = next(t for t in self._tracks if t.track_id == ids[i])
+            t.box, t.last_seen = b, time
+        return [str(i) for i in ids]

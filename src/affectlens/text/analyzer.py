@@ -1,0 +1,218 @@
+"""Text analyzers: ``text`` (text-minilm) and ``dialogue`` (dialogue-minilm).
+
+Both run a fine-tuned all-MiniLM-L6-v2 exported to ONNX, with onnxruntime and the
+``tokenizers`` package (no torch at inference).
+
+Evidence (word-occlusion cues) is computed by ``analyze`` and is **off** by default in
+``analyze_batch`` (evaluation speed); pass ``analyze_batch(batch, evidence=True)`` or
+construct the analyzer with ``batch_evidence=True`` to get cues from batches too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..analyzers import (Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, register,
+                         softmax)
+from ..schema import LABELS, Cue, Estimate
+from .encoding import encode_dialogue, encode_texts, load_tokenizer, pad_batch
+from .occlusion import occlude
+
+_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _tokens(words: Sequence[Word]) -> list[tuple[str, float, float]]:
+    """Whitespace tokens of the words with the time span of the ``Word`` holding them."""
+    out = []
+    for w in words:
+        for piece in w.text.split():
+            out.append((piece, w.t0, w.t1))
+    return out
+
+
+class _MiniLMAnalyzer(Analyzer):
+    """Shared ONNX session, tokenizer, batching and occlusion for the MiniLM analyzers."""
+
+    version = "1.0"
+    modality = "text"
+    weights = ("model.onnx", "tokenizer.json", "meta.json")
+    batch_size = 64
+
+    def __init__(self, evidence: bool = True, batch_evidence: bool = False,
+                 model_dir: str | Path | None = None, n_cues: int = 3) -> None:
+        self.evidence = evidence
+        self.batch_evidence = batch_evidence
+        self.n_cues = n_cues
+        self._dir = Path(model_dir) if model_dir else None
+        self._sess = None
+        self._tok = None
+        self._meta: dict = {}
+
+    @property
+    def model_dir(self) -> Path:
+        return self._dir or super().model_dir
+
+    def load(self) -> None:
+        """Open the ONNX session and tokenizer once."""
+        if self._sess is not None:
+            return
+        reason = self.unavailable_reason()
+        if reason:
+            raise ModelUnavailable(reason)
+        try:
+            import onnxruntime  # noqa: F401
+            import tokenizers  # noqa: F401
+        except ImportError as exc:
+            raise ModelUnavailable(f"no model for text: {exc.name} is not installed "
+                                   "(pip install affectlens[text])") from exc
+        from ..config import onnx_session
+
+        self._meta = self.meta()
+        self._tok = load_tokenizer(self.model_dir / "tokenizer.json")
+        self._sess = onnx_session(self.model_dir / "model.onnx")
+        self._inputs = {i.name for i in self._sess.get_inputs()}
+        self._outputs = [o.name for o in self._sess.get_outputs()]
+
+    def _run(self, seqs: list[list[int]], types: list[list[int]] | None = None) -> dict[str, np.ndarray]:
+        """Forward pass over encoded sequences, length-sorted in batches of ``batch_size``."""
+        order = np.argsort([len(s) for s in seqs], kind="stable")
+        outs: dict[str, list[np.ndarray]] = {k: [] for k in self._outputs}
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s : s + self.batch_size]
+            feed = pad_batch([seqs[i] for i in idx], None if types is None else [types[i] for i in idx])
+            res = self._sess.run(self._outputs, {k: v for k, v in feed.items() if k in self._inputs})
+            for k, v in zip(self._outputs, res):
+                outs[k].append(v)
+        inv = np.empty_like(order)
+        inv[order] = np.arange(len(order))
+        return {k: np.concatenate(v)[inv] for k, v in outs.items()}
+
+    def analyze(self, inputs: SegmentInput) -> Estimate | None:
+        """One segment, with occlusion cues when the analyzer's ``evidence`` is on."""
+        return self.analyze_batch([inputs], evidence=self.evidence)[0]
+
+    def _cues(self, x: SegmentInput, label: int, base: float, encode, run_probs) -> list[Cue]:
+        toks = _tokens(x.words)
+        words = [t[0] for t in toks]
+
+        def label_prob(variants: list[str]) -> np.ndarray:
+            return run_probs([encode(x, v) for v in variants])[:, label]
+
+        cues = []
+        for wd in occlude(words, label_prob, base, k=self.n_cues):
+            _, t0, t1 = toks[wd.index]
+            text = _EDGE_PUNCT.sub("", wd.text) or wd.text
+            cues.append(Cue(modality="text", name="word", value=round(wd.drop, 6), unit="prob",
+                            t0=float(t0), t1=float(t1), text=text))
+        return cues
+
+
+@register("text")
+class TextAnalyzer(_MiniLMAnalyzer):
+    """Emotion in a segment's words: canonical 7 (calibrated), GoEmotions 28 and VAD.
+
+    ``analyze`` adds up to three ``word`` cues (leave-one-out occlusion); ``analyze_batch``
+    does not unless ``evidence=True`` (or ``batch_evidence=True`` at construction).
+    """
+
+    name = "text-minilm"
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return encode_texts(self._tok, texts, int(self._meta.get("max_len", 64)))
+
+    def _probs7(self, seqs: list[list[int]]) -> np.ndarray:
+        return softmax(self._run(seqs)["logits7"], float(self._meta["temperature"]))
+
+    def analyze_batch(self, batch: Iterable[SegmentInput],
+                      evidence: bool | None = None) -> list[Estimate | None]:
+        """Analyze many segments in batched forward passes (cues only if ``evidence``)."""
+        self.load()
+        batch = list(batch)
+        evidence = self.batch_evidence if evidence is None else evidence
+        live = [i for i, x in enumerate(batch) if x.text]
+        results: list[Estimate | None] = [None] * len(batch)
+        if not live:
+            return results
+        seqs = self._encode([batch[i].text for i in live])
+        out = self._run(seqs)
+        p7 = softmax(out["logits7"], float(self._meta["temperature"]))
+        p28 = _sigmoid(out["logits28"])
+        fine_names = self._meta["fine_labels"]
+        th = np.array([self._meta["thresholds"][k] for k in fine_names])
+        max_len = int(self._meta.get("max_len", 64))
+        for j, i in enumerate(live):
+            x = batch[i]
+            top = int(p7[j].argmax())
+            above = np.flatnonzero(p28[j] >= th)
+            fine_pred = [fine_names[k] for k in above[np.argsort(-p28[j][above])]]
+            cues = []
+            if evidence:
+                cues = self._cues(x, top, float(p7[j, top]),
+                                  lambda _x, v: self._encode([v])[0], self._probs7)
+            results[i] = build_estimate(
+                "text", self.name, p7[j],
+                fine=dict(zip(fine_names, p28[j].tolist())),
+                fine_predicted=fine_pred,
+                vad=tuple(float(v) for v in out["vad3"][j]),
+                quality={"n_words": float(len(x.text.split())),
+                         "truncated": float(len(seqs[j]) >= max_len)},
+                cues=cues,
+            )
+        return results
+
+
+@register("dialogue")
+class DialogueAnalyzer(_MiniLMAnalyzer):
+    """Emotion of an utterance read with its preceding turns (MELD-style conversations).
+
+    Reads ``SegmentInput.words`` (the utterance; speaker from ``speaker`` or the words'
+    ``speaker``) and ``SegmentInput.context`` (previous utterances, oldest first).
+    """
+
+    name = "dialogue-minilm"
+
+    def _encode_one(self, x: SegmentInput, target: str) -> tuple[list[int], list[int]]:
+        speaker = x.speaker or next((w.speaker for w in x.words if w.speaker), None)
+        ctx = [(w.speaker, w.text) for w in x.context if w.text.strip()]
+        return encode_dialogue(self._tok, target, ctx, speaker,
+                               max_len=int(self._meta.get("max_len", 128)),
+                               max_context=int(self._meta.get("max_context", 4)))
+
+    def _probs7(self, encoded: list[tuple[list[int], list[int]]]) -> np.ndarray:
+        out = self._run([e[0] for e in encoded], [e[1] for e in encoded])
+        return softmax(out["logits7"], float(self._meta["temperature"]))
+
+    def analyze_batch(self, batch: Iterable[SegmentInput],
+                      evidence: bool | None = None) -> list[Estimate | None]:
+        """Analyze many utterances in batched forward passes (cues only if ``evidence``)."""
+        self.load()
+        batch = list(batch)
+        evidence = self.batch_evidence if evidence is None else evidence
+        live = [i for i, x in enumerate(batch) if x.text]
+        results: list[Estimate | None] = [None] * len(batch)
+        if not live:
+            return results
+        enc = [self._encode_one(batch[i], batch[i].text) for i in live]
+        p7 = self._probs7(enc)
+        for j, i in enumerate(live):
+            x = batch[i]
+            top = int(p7[j].argmax())
+            cues = self._cues(x, top, float(p7[j, top]), self._encode_one, self._probs7) if evidence else []
+            results[i] = build_estimate(
+                "text", self.name, p7[j],
+                quality={"n_words": float(len(x.text.split())),
+                         "n_context": float(min(len(x.context), int(self._meta.get("max_context", 4))))},
+                cues=cues,
+            )
+        return results
+
+
+__all__ = ["TextAnalyzer", "DialogueAnalyzer", "LABELS"]

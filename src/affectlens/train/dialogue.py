@@ -1,0 +1,243 @@
+"""Recipe: emotion recognition in conversation (``models/dialogue-minilm``).
+
+``python -m affectlens.train dialogue --data DIR [--init runs/text/best.pt] [--epochs N] [--resume]``
+
+Each MELD utterance is encoded with up to ``--max-context`` previous turns of its dialogue,
+with speaker tags (``[CLS] [Ross] ... [SEP] [Monica] target [SEP]``, token type 1 on the
+target; see ``affectlens.text.encoding.encode_dialogue``). The encoder starts from the
+fine-tuned text model's checkpoint (``--init``, made by ``python -m affectlens.train text``;
+its canonical-7 head initialises ours), then trains on MELD train with a 7-way softmax over
+the canonical labels (MELD maps 1:1). The best epoch on MELD dev (weighted F1) is
+temperature-calibrated on dev and exported to ONNX
+(``input_ids, attention_mask, token_type_ids -> logits7``), int8 when dev F1 holds.
+
+EmoryNLP is not used: it has no disgust or surprise class, and its Peaceful/Powerful
+labels only map loosely onto the canonical set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import data_root
+from ..schema import LABELS, to_canonical
+from ..text.encoding import encode_dialogue, load_tokenizer
+from .text import (QUANT_TOLERANCE, _batch_tensors, base_model_dir, bucket_batches, build_model,
+                   export_onnx, fit_temperature, make_parser, onnx_predict, package_models_dir,
+                   predict_torch, quantize, save_checkpoint)
+
+MODEL_NAME = "dialogue-minilm"
+MAX_LEN = 128
+MAX_CONTEXT = 3
+
+
+def read_meld(path: Path) -> list[dict]:
+    """MELD CSV -> utterances in dialogue order with ``speaker``, ``text``, ``label``
+    (canonical) and ``context`` (previous ``(speaker, text)`` turns of the dialogue)."""
+    import pandas as pd
+
+    df = pd.read_csv(path, keep_default_na=False)
+    df = df.sort_values(["Dialogue_ID", "Utterance_ID"], kind="stable")
+    rows = []
+    for _, g in df.groupby("Dialogue_ID", sort=False):
+        turns = list(zip(g["Speaker"].astype(str), g["Utterance"].astype(str)))
+        for i, ((spk, text), emo) in enumerate(zip(turns, g["Emotion"])):
+            rows.append({"speaker": spk, "text": text, "label": to_canonical(emo, "meld"),
+                         "context": turns[:i]})
+    return rows
+
+
+def encode_rows(tok, rows: list[dict], max_len: int, max_context: int):
+    """Encode rows with :func:`encode_dialogue`; returns ids, token types, label indices."""
+    ids, types = [], []
+    for r in rows:
+        a, b = encode_dialogue(tok, r["text"], r["context"], r["speaker"], max_len, max_context)
+        ids.append(a)
+        types.append(b)
+    y = np.array([LABELS.index(r["label"]) for r in rows], dtype=np.int64)
+    return ids, types, y
+
+
+def dialogue_metrics(logits: np.ndarray, y: np.ndarray, temperature: float) -> dict:
+    """Weighted/macro F1, accuracy, per-class F1 and NLL of calibrated probabilities."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from ..analyzers import softmax
+
+    p = softmax(logits, temperature)
+    pred = p.argmax(1)
+    per = f1_score(y, pred, average=None, labels=range(len(LABELS)), zero_division=0)
+    return {
+        "meld_weighted_f1": float(f1_score(y, pred, average="weighted")),
+        "meld_macro_f1": float(f1_score(y, pred, average="macro")),
+        "meld_accuracy": float(accuracy_score(y, pred)),
+        "meld_per_class_f1": {k: round(float(v), 4) for k, v in zip(LABELS, per)},
+        "meld_nll": float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-9, 1)).mean()),
+    }
+
+
+class DialogueExport:
+    """ONNX wrapper: ``input_ids, attention_mask, token_type_ids -> logits7``."""
+
+    @staticmethod
+    def wrap(model):
+        from torch import nn
+
+        class Wrapper(nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.m.heads["canon7"](self.m.pool(input_ids, attention_mask, token_type_ids))
+
+        return Wrapper(model).eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, calibrate, export and quantize the dialogue model; see the module docstring."""
+    import torch
+
+    parser = make_parser("dialogue", 3, 5e-5, 16, __doc__)
+    parser.add_argument("--init", default="runs/text/best.pt",
+                        help="text-model checkpoint to start from ('' = plain all-MiniLM-L6-v2)")
+    parser.add_argument("--max-context", type=int, default=MAX_CONTEXT)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    root = data_root(args.data)
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else package_models_dir() / MODEL_NAME
+    tok_path = base_model_dir() / "tokenizer.json"
+    tok = load_tokenizer(tok_path)
+
+    train_rows = read_meld(root / "meld" / "train_sent_emo.csv")
+    dev_rows = read_meld(root / "meld" / "dev_sent_emo.csv")
+    if args.limit:
+        train_rows, dev_rows = train_rows[: args.limit], dev_rows[: args.limit]
+    tr_ids, tr_tt, tr_y = encode_rows(tok, train_rows, MAX_LEN, args.max_context)
+    dv_ids, dv_tt, dv_y = encode_rows(tok, dev_rows, MAX_LEN, args.max_context)
+    print(f"meld train {len(tr_ids)} dev {len(dv_ids)}; mean tokens {np.mean([len(s) for s in tr_ids]):.1f}",
+          flush=True)
+
+    init = Path(args.init) if args.init else None
+    if init is not None and not init.is_file():
+        raise FileNotFoundError(f"--init {init} not found: run `python -m affectlens.train text` "
+                                "first, or pass --init '' to start from all-MiniLM-L6-v2")
+    model = build_model(init=init, n_out={"canon7": 7})
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    steps_per_epoch = math.ceil(len(tr_ids) / args.batch_size)
+    if args.max_steps:
+        steps_per_epoch = min(steps_per_epoch, args.max_steps)
+    total = steps_per_epoch * args.epochs
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(
+        [{"params": [p for n, p in named if not n.startswith("heads.")], "lr": args.lr},
+         {"params": [p for n, p in named if n.startswith("heads.")], "lr": args.lr * 5}],
+        weight_decay=0.01)
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    start_epoch, best_score, history = 0, -1.0, []
+    last = runs / "last.pt"
+    if args.resume and last.is_file():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        start_epoch, best_score, history = ck["epoch"], ck["best_score"], ck["history"]
+        rng.setstate(ck["rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        print(f"resumed after epoch {start_epoch} (best {best_score:.4f})", flush=True)
+    if args.export_only:
+        start_epoch = args.epochs
+
+    t_start = time.time()
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        batches = bucket_batches([len(s) for s in tr_ids], args.batch_size, rng)[:steps_per_epoch]
+        t0 = time.time()
+        for step, idx in enumerate(batches):
+            heads, _ = model(**_batch_tensors([tr_ids[i] for i in idx], [tr_tt[i] for i in idx]))
+            loss = torch.nn.functional.cross_entropy(heads["canon7"], torch.from_numpy(tr_y[idx]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            if step % 50 == 0 or step == len(batches) - 1:
+                dt = (time.time() - t0) / (step + 1)
+                print(f"epoch {epoch + 1} step {step + 1}/{len(batches)} loss {loss.item():.4f} "
+                      f"{dt:.3f} s/step, eta epoch {dt * (len(batches) - step - 1) / 60:.1f} min",
+                      flush=True)
+        dv = predict_torch(model, dv_ids, types=dv_tt)["canon7"]
+        temp = fit_temperature(dv, np.eye(len(LABELS), dtype=np.float32)[dv_y])
+        m = dialogue_metrics(dv, dv_y, temp)
+        history.append({"epoch": epoch + 1, "minutes": (time.time() - t0) / 60, "temperature": temp,
+                        **{k: v for k, v in m.items() if not isinstance(v, dict)}})
+        print(json.dumps(history[-1]), flush=True)
+        if m["meld_weighted_f1"] > best_score:
+            best_score = m["meld_weighted_f1"]
+            save_checkpoint(runs / "best.pt", model=model.state_dict(), epoch=epoch + 1)
+        save_checkpoint(last, model=model.state_dict(), opt=opt.state_dict(),
+                        sched=sched.state_dict(), epoch=epoch + 1, best_score=best_score,
+                        history=history, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+    print(f"training done in {(time.time() - t_start) / 60:.1f} min", flush=True)
+
+    ck = torch.load(runs / "best.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    tmp = runs / "export"
+    tmp.mkdir(exist_ok=True)
+    export_onnx(DialogueExport.wrap(model), tmp / "model_fp32.onnx",
+                ["input_ids", "attention_mask", "token_type_ids"], ["logits7"])
+    quantize(tmp / "model_fp32.onnx", tmp / "model_int8.onnx")
+    results = {}
+    for kind in ("fp32", "int8"):
+        logits = onnx_predict(tmp / f"model_{kind}.onnx", dv_ids, types=dv_tt)["logits7"]
+        temp = fit_temperature(logits, np.eye(len(LABELS), dtype=np.float32)[dv_y])
+        results[kind] = (dialogue_metrics(logits, dv_y, temp), temp)
+        print(kind, json.dumps({k: v for k, v in results[kind][0].items() if not isinstance(v, dict)}),
+              flush=True)
+    fp, q = results["fp32"][0], results["int8"][0]
+    use = "int8" if fp["meld_weighted_f1"] - q["meld_weighted_f1"] <= QUANT_TOLERANCE else "fp32"
+    m, temp = results[use]
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmp / f"model_{use}.onnx", out / "model.onnx")
+    shutil.copyfile(tok_path, out / "tokenizer.json")
+    meta = {
+        "name": MODEL_NAME,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (+ text-minilm fine-tuning)",
+        "inputs": {"input_ids": "int64 [batch, seq]", "attention_mask": "int64 [batch, seq]",
+                   "token_type_ids": "int64 [batch, seq] (0 context, 1 target)"},
+        "outputs": {"logits7": "canonical logits (softmax / T)"},
+        "encoding": "affectlens.text.encoding.encode_dialogue",
+        "max_len": MAX_LEN,
+        "max_context": args.max_context,
+        "labels": list(LABELS),
+        "temperature": temp,
+        "quantization": use,
+        "val_metrics": {"split": "MELD dev (T fitted on it)", **m},
+        "val_metrics_fp32_vs_int8": {k: {"weighted_f1": r[0]["meld_weighted_f1"],
+                                         "accuracy": r[0]["meld_accuracy"]} for k, r in results.items()},
+        "training": {"epochs": args.epochs, "best_epoch": ck["epoch"], "batch_size": args.batch_size,
+                     "lr": args.lr, "init": str(init) if init else None, "history": history},
+        "sha256": hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest(),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    print(f"wrote {out} ({use}, {(out / 'model.onnx').stat().st_size / 1e6:.1f} MB)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
