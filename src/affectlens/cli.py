@@ -202,17 +202,17 @@ def _print_metrics(result: dict) -> None:
 
 # ------------------------------------------------------------------ bench
 def cmd_bench(args) -> int:
-    import importlib
+    from .analyzers import ModelUnavailable
+    from .errors import InputError
+    from .evaluate.bench import run
 
     data = _resolve_data(args.data, args.data_root) if args.data else data_root(args.data_root)
     try:
-        module = importlib.import_module(f"affectlens.{args.task}.bench")
-    except ModuleNotFoundError:
-        _fail(f"no bench for {args.task} in this version")
+        result = run(args.task, data, limit=args.limit)
+    except ModelUnavailable as exc:
+        _fail(str(exc))
         return 3
-    try:
-        result = module.main(data, limit=args.limit)
-    except Exception as exc:  # bench peers are optional packages: report, do not crash
+    except (InputError, RuntimeError) as exc:
         _fail(f"bench {args.task}: {exc}")
         return 1
     if args.json:

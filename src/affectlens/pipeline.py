@@ -17,8 +17,10 @@ import numpy as np
 from . import __version__
 from .analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, get_analyzer
 from .errors import InputError
+from .fusion.conflict import detect
 from .fusion.fuse import fuse
 from .media import decode, segment, transcript
+from .reason.explain import explain_analysis, explain_segment
 from .schema import MODALITIES, Analysis, MediaInfo, Segment
 
 Progress = Callable[[float, float], None]
@@ -73,7 +75,24 @@ def analyze(path: str | Path, opts: Options | None = None) -> Analysis:
         When the file is missing, empty, corrupt, unsupported or too large.
     """
     opts = opts or Options()
-    p = decode.check_file(path)
+    return interpret(_analyze(decode.check_file(path), opts))
+
+
+def interpret(analysis: Analysis) -> Analysis:
+    """Conflicts, emotion shifts and grounded explanations over a finished timeline."""
+    previous = None
+    for seg in analysis.segments:
+        seg.conflict = detect(seg.estimates)
+        label = seg.fused.label if seg.fused else None
+        seg.shift = bool(previous and label and label != "uncertain" and label != previous)
+        if label and label != "uncertain":
+            previous = label
+        seg.explanation = explain_segment(seg)
+    analysis.summary = explain_analysis(analysis)
+    return analysis
+
+
+def _analyze(p: Path, opts: Options) -> Analysis:
     kind = input_kind(p)
     if kind in ("text", "dialogue"):
         return _analyze_text(p, kind, opts)
@@ -252,7 +271,29 @@ def _analyze_text(path: Path, kind: str, opts: Options) -> Analysis:
     analysis = _run(info, plan, lambda needs: iter(inputs), opts_text, words_from="text")
     for seg, inp in zip(analysis.segments, inputs):
         seg.speaker = inp.speaker
+    if analysis.modalities["text"] == "present" and any(inp.context for inp in inputs):
+        _add_dialogue_context(analysis, inputs, opts)
     return analysis
+
+
+def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], opts: Options) -> None:
+    """For conversations, the context-aware dialogue model decides the canonical label; the
+    text model's fine labels, VAD and word cues stay."""
+    found, _ = _load_analyzers(opts, ["dialogue"])
+    if "dialogue" not in found:
+        return
+    dialogue = found["dialogue"]
+    for start in range(0, len(inputs), opts.batch):
+        ests = dialogue.analyze_batch(inputs[start:start + opts.batch])
+        for seg, est in zip(analysis.segments[start:start + opts.batch], ests):
+            text = seg.estimates.get("text")
+            if est is None or text is None:
+                continue
+            seg.estimates["text"] = text.model_copy(update={
+                "model": f"{dialogue.name}+{text.model}", "probs": est.probs, "label": est.label,
+                "confidence": est.confidence})
+            seg.fused = fuse(list(seg.estimates.values()))
+    analysis.models.append(dialogue.info())
 
 
 def analyze_many(paths: Iterable[str | Path], opts: Options | None = None,

@@ -158,6 +158,51 @@ class Estimate(BaseModel):
         return max(self.probs, key=self.probs.get)
 
 
+class CueRef(BaseModel):
+    """Points at one cue of the output: the segment's estimate of ``modality``, cue ``name`` at ``t0``."""
+
+    model_config = ConfigDict(extra="forbid")
+    modality: Literal["face", "voice", "text", "fused"]
+    name: str
+    t0: float
+
+
+class Sentence(BaseModel):
+    """One explanation sentence and the cues it rests on (never empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    cites: list[CueRef] = Field(min_length=1)
+
+
+class Explanation(BaseModel):
+    """EMER-style explanation: observations → interpretation → conclusion, each citing cues."""
+
+    model_config = ConfigDict(extra="forbid")
+    observations: list[Sentence] = Field(default_factory=list)
+    interpretation: list[Sentence] = Field(default_factory=list)
+    conclusion: Sentence | None = None
+    source: str = Field(default="offline", description="'offline' templates or 'llm:<model>'")
+    open_labels: list[str] = Field(default_factory=list, description="open-vocabulary emotion words")
+    reply: str | None = Field(default=None, description="empathetic reply (dialogue input, LLM backend)")
+
+    def text(self) -> str:
+        parts = self.observations + self.interpretation + ([self.conclusion] if self.conclusion else [])
+        return " ".join(s.text for s in parts)
+
+
+class Conflict(BaseModel):
+    """Disagreement between modalities within a segment."""
+
+    model_config = ConfigDict(extra="forbid")
+    score: float = Field(ge=0.0, le=1.0)
+    flag: bool
+    modalities: list[str] = Field(default_factory=list, description="the most discordant pair")
+    label_disagree: bool = False
+    valence_disagree: bool = False
+    detail: str = ""
+
+
 class Segment(BaseModel):
     """A time span of the input with one estimate per modality present."""
 
@@ -170,6 +215,9 @@ class Segment(BaseModel):
     text: str | None = None
     estimates: dict[str, Estimate] = Field(default_factory=dict)
     fused: Estimate | None = None
+    conflict: Conflict | None = None
+    shift: bool = Field(default=False, description="the fused label changed from the previous segment")
+    explanation: Explanation | None = None
 
 
 class MediaInfo(BaseModel):
@@ -210,6 +258,7 @@ class Analysis(BaseModel):
         description="per modality: 'present' or the reason it is absent",
     )
     segments: list[Segment] = Field(default_factory=list)
+    summary: Explanation | None = None
 
     def to_dataframe(self):
         """One row per segment and estimate (modality or fused); segments without any

@@ -1,0 +1,56 @@
+"""Conflict between modalities: which disagree, on the label and on the valence sign."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from ..schema import LABELS, Conflict, Estimate
+
+#: a pair counts as conflicting above this score
+FLAG_ABOVE = 0.35
+#: valence magnitude below which a sign is not trusted
+VALENCE_DEADBAND = 0.15
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen–Shannon divergence in bits (0 = identical, 1 = disjoint)."""
+    p, q = np.asarray(p, float) + 1e-12, np.asarray(q, float) + 1e-12
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+    kl = lambda a, b: float((a * np.log2(a / b)).sum())  # noqa: E731
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def pair_score(a: Estimate, b: Estimate) -> tuple[float, bool, bool]:
+    """Conflict score in [0, 1] for two estimates, and whether labels / valence signs disagree."""
+    pa = np.array([a.probs[k] for k in LABELS])
+    pb = np.array([b.probs[k] for k in LABELS])
+    jsd = js_divergence(pa, pb)
+    label = a.top != b.top
+    valence = (a.valence is not None and b.valence is not None and abs(a.valence) > VALENCE_DEADBAND
+               and abs(b.valence) > VALENCE_DEADBAND and np.sign(a.valence) != np.sign(b.valence))
+    score = jsd
+    if valence:
+        score = max(score, min(1.0, abs(a.valence - b.valence) / 2))
+    return float(np.clip(score, 0.0, 1.0)), bool(label), bool(valence)
+
+
+def detect(estimates: dict[str, Estimate]) -> Conflict | None:
+    """The most discordant pair of modality estimates, or ``None`` with fewer than two."""
+    if len(estimates) < 2:
+        return None
+    best = None
+    for (ma, a), (mb, b) in combinations(sorted(estimates.items()), 2):
+        score, label, valence = pair_score(a, b)
+        if best is None or score > best[0]:
+            best = (score, [ma, mb], label, valence, a, b)
+    score, mods, label, valence, a, b = best
+    parts = []
+    if label:
+        parts.append(f"{mods[0]} reads {a.top}, {mods[1]} reads {b.top}")
+    if valence:
+        parts.append(f"valence {a.valence:+.2f} vs {b.valence:+.2f}")
+    return Conflict(score=round(score, 4), flag=score > FLAG_ABOVE and (label or valence), modalities=mods,
+                    label_disagree=label, valence_disagree=valence, detail="; ".join(parts))

@@ -1,0 +1,89 @@
+"""Conflict detection and grounded explanations: every sentence traces to a cue in the output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from affectlens.analyzers import build_estimate
+from affectlens.pipeline import interpret
+from affectlens.schema import LABELS, Analysis, Cue, MediaInfo, Segment
+
+
+def est(modality, label, p=0.8, valence=None, cues=()):
+    probs = np.full(7, (1 - p) / 6)
+    probs[LABELS.index(label)] = p
+    return build_estimate(modality, f"{modality}-test", probs, vad=(valence, 0.2, None), cues=list(cues))
+
+
+def analysis_with(*segments):
+    return Analysis(affectlens_version="t", media=MediaInfo(path="x.mp4", kind="video", size_bytes=1),
+                    segments=list(segments))
+
+
+def seg(t0, t1, **estimates):
+    from affectlens.fusion.fuse import fuse
+
+    s = Segment(start=t0, end=t1, kind="speech", estimates=estimates)
+    s.fused = fuse(list(estimates.values()))
+    return s
+
+
+FACE_CUES = [Cue(modality="face", name="AU12_lip_corner_raise", value=0.12, unit="IOD", t0=12.4, t1=12.4, baseline=0.05),
+             Cue(modality="face", name="head_yaw", value=4.0, unit="deg", t0=12.4, t1=12.4)]
+VOICE_CUES = [Cue(modality="voice", name="f0_median_st", value=3.2, unit="st re speaker baseline", t0=12.0, t1=14.0, baseline=12.0),
+              Cue(modality="voice", name="loudness_db", value=-18.0, unit="dB", t0=12.0, t1=14.0)]
+TEXT_CUES = [Cue(modality="text", name="word", value=0.41, unit="prob", t0=12.5, t1=12.9, text="furious")]
+
+
+def cited_cues_exist(analysis: Analysis) -> int:
+    data = json.loads(analysis.model_dump_json())
+    n = 0
+    for s in data["segments"]:
+        pool = {(m, c["name"], c["t0"]) for m, e in s["estimates"].items() for c in e["cues"]}
+        if s["fused"]:
+            pool |= {("fused", c["name"], c["t0"]) for c in s["fused"]["cues"]}
+        exp = s["explanation"]
+        if not exp:
+            continue
+        for sent in exp["observations"] + exp["interpretation"] + ([exp["conclusion"]] if exp["conclusion"] else []):
+            assert sent["cites"], sent["text"]
+            for c in sent["cites"]:
+                assert (c["modality"], c["name"], c["t0"]) in pool, (sent["text"], c)
+            n += 1
+    summary = data["summary"]
+    all_cues = {(m, c["name"], c["t0"]) for s in data["segments"] for m, e in
+                list(s["estimates"].items()) + [("fused", s["fused"])] if e for c in e["cues"]}
+    for sent in summary["observations"] + summary["interpretation"] + [summary["conclusion"]]:
+        assert all((c["modality"], c["name"], c["t0"]) in all_cues for c in sent["cites"]), sent["text"]
+        n += 1
+    return n
+
+
+def test_smiling_face_angry_voice_is_a_conflict_and_explained():
+    s = seg(12.0, 14.0, face=est("face", "happy", 0.85, 0.7, FACE_CUES),
+            voice=est("voice", "angry", 0.8, -0.6, VOICE_CUES), text=est("text", "angry", 0.7, -0.7, TEXT_CUES))
+    a = interpret(analysis_with(seg(10.0, 12.0, face=est("face", "neutral", 0.9, 0.0)), s))
+    c = a.segments[1].conflict
+    assert c.flag and c.label_disagree and c.valence_disagree and "face" in c.modalities
+    text = a.segments[1].explanation.text()
+    assert "lip corners raised (AU12 proxy)" in text and "00:12.4" in text
+    assert '"furious"' in text and "3.2 semitones above" in text
+    assert "disagree on label and valence sign" in text
+    assert a.segments[1].shift
+    assert cited_cues_exist(a) >= 8
+
+
+def test_congruent_modalities_no_conflict_and_weak_evidence_is_uncertain():
+    s = seg(0.0, 2.0, face=est("face", "sad", 0.3), voice=est("voice", "sad", 0.32))
+    a = interpret(analysis_with(s))
+    assert not a.segments[0].conflict.flag
+    assert a.segments[0].fused.label == "uncertain"
+    assert "uncertain" in a.segments[0].explanation.conclusion.text
+    cited_cues_exist(a)
+
+
+def test_no_estimates_no_explanation():
+    a = interpret(analysis_with(Segment(start=0.0, end=2.0, kind="window")))
+    assert a.segments[0].explanation is None and a.summary is None
