@@ -109,12 +109,20 @@ def cmd_analyze(args) -> int:
         except InputError as exc:
             _fail(str(exc))
             return 2
+    llm_cfg = None
+    if args.llm:
+        from .reason.llm import LLMConfig
+
+        if not args.llm_model:
+            _fail("--llm needs --llm-model NAME")
+            return 2
+        llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
     out = _console()
     done, failed = [], 0
     for path in args.inputs:
         with _progress(f"analyzing {Path(path).name}") as update:
             opts = pipeline.Options(fps=args.fps, modalities=modalities, transcript=args.transcript,
-                                    asr=not args.no_asr, progress=update)
+                                    asr=not args.no_asr, progress=update, llm=llm_cfg)
             try:
                 analysis = pipeline.analyze(path, opts)
             except InputError as exc:
@@ -131,6 +139,12 @@ def cmd_analyze(args) -> int:
             absent = {m: s for m, s in analysis.modalities.items() if s != "present"}
             for m, reason in absent.items():
                 out.print(f"  {m}: absent — {reason}", highlight=False, soft_wrap=True)
+            if analysis.summary:
+                out.print(f"  summary ({analysis.summary.source}): {analysis.summary.text()}", soft_wrap=True)
+                if analysis.summary.open_labels:
+                    out.print(f"  open labels: {', '.join(analysis.summary.open_labels)}", soft_wrap=True)
+                if analysis.summary.reply:
+                    out.print(f"  reply: {analysis.summary.reply}", soft_wrap=True)
         if args.output:
             try:  # rewrite after every input: earlier results are never lost
                 output.write(done, args.output)
@@ -245,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
     a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
     a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
+    a.add_argument("--llm", metavar="URL", help="OpenAI-compatible endpoint for explanations (cues only are sent)")
+    a.add_argument("--llm-model", metavar="NAME", help="model name at the --llm endpoint")
+    a.add_argument("--llm-timeout", type=float, default=30.0, help="seconds before falling back to offline")
     a.set_defaults(func=cmd_analyze)
 
     e = sub.add_parser("eval", help="score a model on a corpus in its published format")

@@ -21,6 +21,7 @@ from .fusion.conflict import detect
 from .fusion.fuse import fuse
 from .media import decode, segment, transcript
 from .reason.explain import explain_analysis, explain_segment
+from .reason.llm import LLMConfig
 from .schema import MODALITIES, Analysis, MediaInfo, Segment
 
 Progress = Callable[[float, float], None]
@@ -39,6 +40,7 @@ class Options:
     batch: int = 16
     progress: Progress | None = None
     analyzers: dict[str, Analyzer] = field(default_factory=dict)
+    llm: LLMConfig | None = None
 
 
 def input_kind(path: str | Path) -> str:
@@ -75,11 +77,16 @@ def analyze(path: str | Path, opts: Options | None = None) -> Analysis:
         When the file is missing, empty, corrupt, unsupported or too large.
     """
     opts = opts or Options()
-    return interpret(_analyze(decode.check_file(path), opts))
+    return interpret(_analyze(decode.check_file(path), opts), opts.llm)
 
 
-def interpret(analysis: Analysis) -> Analysis:
-    """Conflicts, emotion shifts and grounded explanations over a finished timeline."""
+LLM_MAX_SEGMENTS = 24
+
+
+def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
+    """Conflicts, emotion shifts and grounded explanations over a finished timeline.
+
+    With ``llm_cfg`` the whole-file summary comes from the LLM endpoint (offline fallback)."""
     previous = None
     for seg in analysis.segments:
         seg.conflict = detect(seg.estimates)
@@ -89,6 +96,16 @@ def interpret(analysis: Analysis) -> Analysis:
             previous = label
         seg.explanation = explain_segment(seg)
     analysis.summary = explain_analysis(analysis)
+    if llm_cfg is not None:
+        from .reason import llm
+
+        with_est = [s for s in analysis.segments if s.estimates]
+        if analysis.media.kind == "dialogue" or len(with_est) <= LLM_MAX_SEGMENTS:
+            chosen = with_est[-LLM_MAX_SEGMENTS:]
+        else:  # spread over the whole file
+            idx = np.linspace(0, len(with_est) - 1, LLM_MAX_SEGMENTS).round().astype(int)
+            chosen = [with_est[i] for i in sorted(set(idx))]
+        analysis.summary = llm.explain(llm_cfg, chosen, analysis.summary)
     return analysis
 
 
