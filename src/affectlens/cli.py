@@ -234,6 +234,20 @@ def cmd_bench(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ report
+def cmd_report(args) -> int:
+    from .errors import InputError
+    from .report.html import write_report
+
+    try:
+        out = write_report(args.result, args.output)
+    except InputError as exc:
+        _fail(str(exc))
+        return 2
+    _console(stderr=True).print(f"wrote {out}")
+    return 0
+
+
 # ------------------------------------------------------------------ schema
 def cmd_schema(args) -> int:
     from .schema import json_schema
@@ -282,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="write the comparison JSON here")
     b.add_argument("--data-root")
     b.set_defaults(func=cmd_bench)
+
+    r = sub.add_parser("report", help="HTML report of an analyze JSON result")
+    r.add_argument("result", metavar="RESULT.json")
+    r.add_argument("-o", "--output", default="report.html")
+    r.set_defaults(func=cmd_report)
 
     s = sub.add_parser("schema", help="print the JSON Schema of the analysis output")
     s.add_argument("-o", "--output")

@@ -159,6 +159,6 @@ def explain_analysis(analysis: Analysis) -> Explanation | None:
         interp.append(Sentence(
             text=f"{len(conflicts)} segment(s) show conflicting modalities, first at {clock(c.start)} ({c.conflict.detail}).",
             cites=[ref(estimate_cue(c.estimates[m], c.start, c.end)) for m in c.conflict.modalities]))
-    conclusion = Sentence(text=f"Overall: mostly {dominant} ({share:.0%} of the analysed time).",
+    conclusion = Sentence(text=f"Overall: most often {dominant} ({share:.0%} of the analysed time).",
                           cites=[ref(estimate_cue(example.fused, example.start, example.end))])
     return Explanation(observations=obs, interpretation=interp, conclusion=conclusion)
