@@ -87,6 +87,8 @@ class Analyzer(ABC):
     modality: str = ""
     #: files the model needs, relative to ``models/<name>/``
     weights: tuple[str, ...] = ()
+    #: compute evidence cues (evaluation switches this off where cues are costly)
+    evidence: bool = True
 
     @property
     def model_dir(self) -> Path:
