@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .config import data_root
 
-EVAL_TASKS = ("face", "voice", "text", "dialogue", "vad")
+EVAL_TASKS = ("face", "voice", "text", "dialogue", "vad", "av")
 ANALYZER_FOR_TASK = {"face": "face", "voice": "voice", "text": "text", "vad": "text", "dialogue": "dialogue"}
 
 
@@ -173,6 +173,8 @@ def cmd_eval(args) -> int:
     from .evaluate.run import evaluate
 
     data = _resolve_data(args.data, args.data_root)
+    if args.task == "av":
+        return _eval_av(data, args)
     kw = {"cropped": args.cropped} if args.task == "face" else {}
     if args.task == "vad" and args.split:
         kw["split"] = args.split
@@ -189,6 +191,40 @@ def cmd_eval(args) -> int:
         return 3
     with _progress(f"eval {args.task}") as update:
         result = evaluate(es, analyzer, batch=args.batch, limit=args.limit, progress=update)
+    _emit(result, args)
+    return 0
+
+
+def _eval_av(data: Path, args) -> int:
+    from .analyzers import ModelUnavailable
+    from .errors import InputError
+    from .evaluate.av import evaluate_av
+
+    try:
+        result = evaluate_av(data, limit=args.limit)
+    except InputError as exc:
+        _fail(str(exc))
+        return 2
+    except ModelUnavailable as exc:
+        _fail(str(exc))
+        return 3
+    _emit(result, args)
+    return 0
+
+
+def _json_safe(x):
+    """NaN/inf are not JSON: write them as null."""
+    if isinstance(x, float) and x != x or x in (float("inf"), float("-inf")):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def _emit(result: dict, args) -> None:
+    result = _json_safe(result)
     text = json.dumps(result, indent=1)
     if args.json == "-":
         print(text)
@@ -196,13 +232,13 @@ def cmd_eval(args) -> int:
         if args.json:
             Path(args.json).write_text(text)
         _print_metrics(result)
-    return 0
 
 
 def _print_metrics(result: dict) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{result['task']} on {result['data']} (n={result['n']}, model {result['model']['name']})",
+    model = result["model"].get("name") or result["model"].get("fusion")
+    table = Table(title=f"{result['task']} on {result['data']} (n={result['n']}, model {model})",
                   title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -1,0 +1,55 @@
+"""AV manifests: reading, and evaluation when face and voice models are installed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from affectlens.analyzers import ModelUnavailable, get_analyzer
+from affectlens.errors import InputError
+from affectlens.evaluate.av import read_manifest
+from conftest import DATA
+
+
+def manifest(tmp_path):
+    fer, speech = DATA / "corpora" / "fer", DATA / "corpora" / "speech"
+    angry_face = next((fer / "angry").iterdir())
+    happy_face = next((fer / "happy").iterdir())
+    angry_voice = next(speech.glob("03-01-05-*"))
+    rows = ["image_or_video,audio,text,face_label,voice_label,label",
+            f"{angry_face},{angry_voice},,angry,angry,angry",
+            f"{happy_face},{angry_voice},,happy,angry,",
+            f"{happy_face},,,happy,,happy",
+            f",{angry_voice},I am furious,,angry,angry"]
+    p = tmp_path / "av.csv"
+    p.write_text("\n".join(rows) + "\n")
+    return p
+
+
+def test_manifest_reading(tmp_path):
+    rows = read_manifest(manifest(tmp_path))
+    assert [r.label for r in rows] == ["angry", None, "happy", "angry"]
+    assert rows[1].face_label != rows[1].voice_label and rows[2].audio is None
+    (tmp_path / "bad.csv").write_text("image,audio\nx,y\n")
+    with pytest.raises(InputError, match="lacks column"):
+        read_manifest(tmp_path / "bad.csv")
+
+
+def test_eval_av(tmp_path):
+    for m in ("face", "voice"):
+        try:
+            get_analyzer(m)
+        except ModelUnavailable as exc:
+            res = subprocess.run([sys.executable, "-m", "affectlens", "eval", "av", str(manifest(tmp_path))],
+                                 capture_output=True, text=True)
+            assert res.returncode == 3 and "no model for" in res.stderr
+            pytest.skip(str(exc))
+    res = subprocess.run([sys.executable, "-m", "affectlens", "eval", "av", str(manifest(tmp_path)), "--json"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["n"] == 4 and 0 <= out["metrics"]["uar"] <= 1
+    assert out["metrics"]["n_conflict_pairs"] == 2 and "face_uar" in out["metrics"]
