@@ -250,14 +250,20 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
                     modalities={m: status[m] for m in MODALITIES}, segments=segments)
 
 
+#: a batch of segments is handed on before its frames exceed this many bytes
+BATCH_FRAME_BYTES = 128 * 1024**2
+
+
 def _batched(plan: list[segment.Span], inputs: Iterator[SegmentInput], n: int):
-    spans, batch = [], []
+    """Groups of up to ``n`` segments, smaller when their frames would take too much memory."""
+    spans, batch, size = [], [], 0
     for sp, inp in zip(plan, inputs):
         spans.append(sp)
         batch.append(inp)
-        if len(batch) >= n:
+        size += sum(f.nbytes for _, f in inp.frames)
+        if len(batch) >= n or size >= BATCH_FRAME_BYTES:
             yield spans, batch
-            spans, batch = [], []
+            spans, batch, size = [], [], 0
     if batch:
         yield spans, batch
 
