@@ -1,0 +1,190 @@
+"""Reliability-weighted late fusion, learned from data.
+
+The fused distribution is a weighted product of the modality distributions (log-linear
+pooling) with a class bias::
+
+    logits = b + Σ_m  w_m(x) · log p_m,      w_m(x) = softplus(a_m + c_m · q_m(x))
+
+where ``q_m`` are reliability signals computed from the modality's own estimate
+(confidence, normalised entropy, neutral probability, and its quality signals such as
+face size or speech seconds). Modalities that are absent contribute nothing. The weights
+also act as the calibration temperature. A second small logistic model scores conflict
+between face and voice from their disagreement.
+
+Parameters are plain numbers in ``models/fusion-lr/fusion.json``; inference is numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..schema import LABELS, Estimate
+
+FUSED_MODALITIES = ("face", "voice", "text")
+#: per-modality quality signals used when present (missing ones read as 0)
+QUALITY_KEYS = {
+    "face": ("frames_with_face",),
+    "voice": ("speech_s",),
+    "text": ("n_words",),
+}
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def reliability_features(est: Estimate, modality: str) -> np.ndarray:
+    """``q_m``: [confidence, normalised entropy, p(neutral), squashed quality signals]."""
+    p = np.clip(np.array([est.probs[k] for k in LABELS]), 1e-6, 1.0)
+    entropy = float(-(p * np.log(p)).sum() / np.log(len(p)))
+    quality = [np.tanh(float(est.quality.get(k, 0.0)) / 4.0) for k in QUALITY_KEYS[modality]]
+    return np.array([est.confidence, entropy, est.probs["neutral"], *quality])
+
+
+def log_probs(est: Estimate) -> np.ndarray:
+    return np.log(np.clip(np.array([est.probs[k] for k in LABELS]), 1e-6, 1.0))
+
+
+@dataclass
+class FusionParams:
+    """Learned numbers of the fusion (see module docstring)."""
+
+    bias: np.ndarray                       # (7,)
+    a: dict[str, float]                    # per modality
+    c: dict[str, np.ndarray]               # per modality, len(q_m)
+    conflict_w: np.ndarray = field(default_factory=lambda: np.zeros(6))
+    conflict_b: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    def weight(self, est: Estimate, modality: str) -> float:
+        return float(_softplus(self.a[modality] + self.c[modality] @ reliability_features(est, modality)))
+
+    def fuse_probs(self, estimates: dict[str, Estimate]) -> tuple[np.ndarray, dict[str, float]]:
+        """Fused probabilities and the weight each modality got."""
+        logits = self.bias.copy()
+        weights = {}
+        for m, est in estimates.items():
+            if m in self.a:
+                weights[m] = self.weight(est, m)
+                logits = logits + weights[m] * log_probs(est)
+        z = logits - logits.max()
+        p = np.exp(z)
+        return p / p.sum(), weights
+
+    def to_json(self) -> dict:
+        return {"bias": self.bias.tolist(), "a": self.a, "c": {m: v.tolist() for m, v in self.c.items()},
+                "conflict_w": self.conflict_w.tolist(), "conflict_b": self.conflict_b, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FusionParams":
+        return cls(bias=np.array(data["bias"]), a={k: float(v) for k, v in data["a"].items()},
+                   c={m: np.array(v) for m, v in data["c"].items()}, conflict_w=np.array(data["conflict_w"]),
+                   conflict_b=float(data["conflict_b"]), meta=data.get("meta", {}))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FusionParams":
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+
+def conflict_features(a: Estimate, b: Estimate) -> np.ndarray:
+    """[JS divergence, |valence gap|, labels differ, conf a, conf b, overlap Σ p_a p_b]."""
+    from .conflict import js_divergence
+
+    pa = np.array([a.probs[k] for k in LABELS])
+    pb = np.array([b.probs[k] for k in LABELS])
+    gap = abs((a.valence or 0.0) - (b.valence or 0.0)) / 2
+    return np.array([js_divergence(pa, pb), gap, float(a.top != b.top), a.confidence, b.confidence, float(pa @ pb)])
+
+
+def fit(samples: list[tuple[dict[str, Estimate], int]], l2: float = 1e-3, seed: int = 0) -> FusionParams:
+    """Fit bias, a and c by minimising the negative log-likelihood (L-BFGS).
+
+    Parameters
+    ----------
+    samples : list of (estimates by modality, true canonical index)
+    """
+    from scipy.optimize import minimize
+
+    mods = [m for m in FUSED_MODALITIES if any(m in e for e, _ in samples)]
+    nq = {m: len(QUALITY_KEYS[m]) + 3 for m in mods}
+    # precompute per sample: log p (7) and q per modality, presence mask
+    n = len(samples)
+    L = {m: np.zeros((n, 7)) for m in mods}
+    Q = {m: np.zeros((n, nq[m])) for m in mods}
+    P = {m: np.zeros(n) for m in mods}
+    y = np.array([t for _, t in samples])
+    for i, (ests, _) in enumerate(samples):
+        for m in mods:
+            if m in ests:
+                L[m][i] = log_probs(ests[m])
+                Q[m][i] = reliability_features(ests[m], m)
+                P[m][i] = 1.0
+    sizes = [7] + [1 + nq[m] for m in mods]
+    offsets = np.cumsum([0] + sizes)
+
+    def unpack(theta):
+        bias = theta[:7]
+        parts = {m: theta[offsets[k + 1]:offsets[k + 2]] for k, m in enumerate(mods)}
+        return bias, parts
+
+    def loss_grad(theta):
+        bias, parts = unpack(theta)
+        logits = np.tile(bias, (n, 1))
+        cache = {}
+        for m in mods:
+            u = parts[m][0] + Q[m] @ parts[m][1:]
+            w = _softplus(u) * P[m]
+            cache[m] = (u, w)
+            logits += w[:, None] * L[m]
+        logits -= logits.max(1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(1, keepdims=True)
+        nll = -np.log(probs[np.arange(n), y] + 1e-12).mean()
+        d = probs.copy()
+        d[np.arange(n), y] -= 1
+        d /= n
+        grad = np.zeros_like(theta)
+        grad[:7] = d.sum(0)
+        for k, m in enumerate(mods):
+            u, w = cache[m]
+            dw = (d * L[m]).sum(1) * P[m] / (1 + np.exp(-u))  # d softplus = sigmoid
+            g = np.concatenate([[dw.sum()], Q[m].T @ dw])
+            grad[offsets[k + 1]:offsets[k + 2]] = g
+        reg = l2 * (theta[7:] ** 2).sum()
+        grad[7:] += 2 * l2 * theta[7:]
+        return nll + reg, grad
+
+    theta0 = np.zeros(offsets[-1])
+    for k, m in enumerate(mods):
+        theta0[offsets[k + 1]] = 0.55  # softplus(0.55) ≈ 1: start from a plain product
+    res = minimize(loss_grad, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    bias, parts = unpack(res.x)
+    return FusionParams(bias=bias, a={m: float(parts[m][0]) for m in mods},
+                        c={m: parts[m][1:].copy() for m in mods},
+                        meta={"train_nll": float(res.fun), "n_train": n})
+
+
+def fit_conflict(pairs: list[tuple[Estimate, Estimate, bool]], l2: float = 1e-2) -> tuple[np.ndarray, float]:
+    """Logistic regression of "face and voice show different emotions" on ``conflict_features``."""
+    from scipy.optimize import minimize
+
+    X = np.stack([conflict_features(a, b) for a, b, _ in pairs])
+    y = np.array([float(t) for _, _, t in pairs])
+
+    def loss_grad(theta):
+        z = X @ theta[:-1] + theta[-1]
+        p = 1 / (1 + np.exp(-z))
+        eps = 1e-12
+        loss = -(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)).mean() + l2 * (theta[:-1] ** 2).sum()
+        g = np.concatenate([X.T @ (p - y) / len(y) + 2 * l2 * theta[:-1], [(p - y).mean()]])
+        return loss, g
+
+    res = minimize(loss_grad, np.zeros(X.shape[1] + 1), jac=True, method="L-BFGS-B")
+    return res.x[:-1], float(res.x[-1])
