@@ -37,20 +37,40 @@ def pair_score(a: Estimate, b: Estimate) -> tuple[float, bool, bool]:
     return float(np.clip(score, 0.0, 1.0)), bool(label), bool(valence)
 
 
+def learned_score(a: Estimate, b: Estimate) -> tuple[float, float] | None:
+    """Conflict probability from the learned model and its flag threshold, if installed."""
+    from .fuse import learned_params
+    from .learned import conflict_features
+
+    params = learned_params()
+    if params is None or not params.conflict_w.any():
+        return None
+    z = float(params.conflict_w @ conflict_features(a, b) + params.conflict_b)
+    cut = params.meta.get("conflict_threshold_logit", 0.0)
+    return 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(-cut))
+
+
 def detect(estimates: dict[str, Estimate]) -> Conflict | None:
-    """The most discordant pair of modality estimates, or ``None`` with fewer than two."""
+    """The most discordant pair of modality estimates, or ``None`` with fewer than two.
+
+    The score is the learned conflict probability when the fusion model is installed,
+    else the Jensen–Shannon / valence-gap heuristic of ``pair_score``."""
     if len(estimates) < 2:
         return None
     best = None
     for (ma, a), (mb, b) in combinations(sorted(estimates.items()), 2):
         score, label, valence = pair_score(a, b)
-        if best is None or score > best[0]:
-            best = (score, [ma, mb], label, valence, a, b)
-    score, mods, label, valence, a, b = best
+        threshold = FLAG_ABOVE
+        learned = learned_score(a, b)
+        if learned is not None:
+            score, threshold = learned
+        if best is None or score - threshold > best[0] - best[1]:
+            best = (score, threshold, [ma, mb], label, valence, a, b)
+    score, threshold, mods, label, valence, a, b = best
     parts = []
     if label:
         parts.append(f"{mods[0]} reads {a.top}, {mods[1]} reads {b.top}")
     if valence:
         parts.append(f"valence {a.valence:+.2f} vs {b.valence:+.2f}")
-    return Conflict(score=round(score, 4), flag=score > FLAG_ABOVE and (label or valence), modalities=mods,
+    return Conflict(score=round(float(score), 4), flag=score > threshold and (label or valence), modalities=mods,
                     label_disagree=label, valence_disagree=valence, detail="; ".join(parts))

@@ -1,32 +1,61 @@
 """Late fusion of the modality estimates of one segment.
 
-Current rule (until a learned, reliability-weighted fusion ships): the average of the
-modalities' calibrated probabilities and of their valence/arousal/dominance, each
-modality weighted by its own confidence. With a single modality the fused estimate
-is that modality's.
+With the learned parameters installed (``models/fusion-lr/fusion.json``, recipe
+``python -m affectlens.train fusion``) two or more modalities are combined by
+reliability-weighted log-linear pooling (``fusion.learned``); the weight each modality
+got is reported in the fused estimate's ``quality``. Without them, the fallback is the
+confidence-weighted mean of the calibrated probabilities. A single modality is passed
+through unchanged (its own calibration stands).
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
-from ..analyzers import build_estimate
+from ..analyzers import MODELS_DIR, build_estimate
 from ..schema import LABELS, Estimate
 
-MODEL = "fusion-confidence-mean-v0"
+MEAN_MODEL = "fusion-confidence-mean"
+LEARNED_MODEL = "fusion-lr"
+
+
+@cache
+def learned_params():
+    """The learned fusion parameters, or ``None`` when not installed."""
+    from .learned import FusionParams
+
+    path = MODELS_DIR / LEARNED_MODEL / "fusion.json"
+    return FusionParams.load(path) if path.is_file() else None
+
+
+def _weighted(estimates: list[Estimate], w: np.ndarray, attr: str) -> float | None:
+    vals = [(getattr(e, attr), wi) for e, wi in zip(estimates, w) if getattr(e, attr) is not None]
+    total = sum(wi for _, wi in vals)
+    return sum(v * wi for v, wi in vals) / total if vals and total > 0 else None
 
 
 def fuse(estimates: list[Estimate]) -> Estimate | None:
-    """Confidence-weighted mean of ``estimates``; ``None`` when there are none."""
+    """Fused estimate of one segment; ``None`` when there are no estimates."""
     if not estimates:
         return None
-    w = np.array([e.confidence for e in estimates]) + 1e-6
-    probs = np.array([[e.probs[k] for k in LABELS] for e in estimates])
-    fused = (w[:, None] * probs).sum(0) / w.sum()
-
-    def mean(attr: str) -> float | None:
-        vals = [(getattr(e, attr), wi) for e, wi in zip(estimates, w) if getattr(e, attr) is not None]
-        return sum(v * wi for v, wi in vals) / sum(wi for _, wi in vals) if vals else None
-
-    return build_estimate("fused", MODEL, fused, vad=(mean("valence"), mean("arousal"), mean("dominance")),
-                          quality={"n_modalities": float(len(estimates))})
+    if len(estimates) == 1:
+        e = estimates[0]
+        return e.model_copy(update={"modality": "fused", "cues": [], "model": f"passthrough:{e.model}",
+                                    "quality": {"n_modalities": 1.0}})
+    params = learned_params()
+    by_mod = {e.modality: e for e in estimates}
+    if params is not None and all(m in params.a for m in by_mod):
+        probs, weights = params.fuse_probs(by_mod)
+        w = np.array([weights[e.modality] for e in estimates])
+        model = LEARNED_MODEL
+        quality = {f"weight_{m}": round(v, 4) for m, v in weights.items()}
+    else:
+        w = np.array([e.confidence for e in estimates]) + 1e-6
+        probs = (w[:, None] * np.array([[e.probs[k] for k in LABELS] for e in estimates])).sum(0) / w.sum()
+        model = MEAN_MODEL
+        quality = {}
+    quality["n_modalities"] = float(len(estimates))
+    vad = tuple(_weighted(estimates, w, a) for a in ("valence", "arousal", "dominance"))
+    return build_estimate("fused", model, probs, vad=vad, quality=quality)

@@ -1,0 +1,217 @@
+"""Recipe: ``python -m affectlens.train fusion --data DIR``.
+
+Learns the reliability-weighted fusion and the face–voice conflict model from validation
+material only:
+
+* faces: FER2013 ``val`` crops through the shipped face model (never trained on them);
+* voices: RAVDESS actors 01–20 as **out-of-fold** predictions of the voice recipe
+  (``runs/voice/oof.npz``, written by ``python -m affectlens.train voice``), so no clip is
+  scored by a model that saw it;
+* words: the shipped text model on the offline ASR transcript of each RAVDESS clip
+  (scripted, emotionally neutral sentences — the fusion must learn to discount them).
+
+Congruent (same label) and incongruent (different labels) face × voice pairs are drawn
+per RAVDESS clip. Actors 01–10 and even-indexed FER images train; actors 11–20 and
+odd-indexed images validate; the shipped parameters are then refitted on everything.
+Writes ``models/fusion-lr/{fusion.json, meta.json}`` and the validation AV manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..analyzers import MODELS_DIR, SegmentInput, build_estimate, get_analyzer
+from ..config import data_root
+from ..evaluate import corpora, metrics
+from ..fusion.learned import FusionParams, conflict_features, fit, fit_conflict
+from ..media import decode
+from ..schema import LABELS, Estimate, to_canonical
+
+OUT = MODELS_DIR / "fusion-lr"
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python -m affectlens.train fusion", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
+    ap.add_argument("--runs", default="runs", help="where the voice recipe left oof.npz; caches go to RUNS/fusion")
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--pairs-per-clip", type=int, default=2, help="incongruent faces drawn per voice clip")
+    ap.add_argument("--limit", type=int, help="use only the first N clips/images (smoke tests)")
+    ap.add_argument("--no-asr", action="store_true", help="skip the ASR text modality")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+def face_estimates(root: Path, limit: int | None) -> tuple[list[Path], list[int], list[Estimate]]:
+    es = corpora.read("face", root / "fer2013" / "val", cropped=True)
+    items = es.items[:limit] if limit else es.items
+    face = get_analyzer("face")
+    face.evidence = False
+    ests = []
+    for i in range(0, len(items), 128):
+        ests += face.analyze_batch([es.load(it) for it in items[i:i + 128]])
+    return [it.source for it in items], [LABELS.index(it.target) for it in items], ests
+
+
+def voice_estimates(runs: Path, root: Path, limit: int | None) -> tuple[list[Path], list[int], list[int], list[Estimate]]:
+    """Out-of-fold RAVDESS estimates (actors 01–20) from the voice recipe."""
+    from ..voice.head import canonical, fine_predicted, valence_arousal
+    from ..voice.corpora import FINE_LABELS
+
+    oof = runs / "voice" / "oof.npz"
+    if not oof.is_file():
+        raise SystemExit(f"{oof} not found: run `python -m affectlens.train voice` first (it writes out-of-fold predictions)")
+    data = np.load(oof, allow_pickle=False)
+    out_paths, ys, actors, ests = [], [], [], []
+    for path, fine in zip(data["paths"], data["probs"]):
+        p = Path(str(path))
+        parsed = corpora.speech_label(p)
+        if parsed is None or parsed[0] != "ravdess":
+            continue
+        _, label, actor = parsed
+        va = valence_arousal(fine)
+        ests.append(build_estimate("voice", "voice-oof", canonical(fine), fine=dict(zip(FINE_LABELS, map(float, fine))),
+                                   fine_predicted=fine_predicted(fine), vad=(float(va[0]), float(va[1]), None)))
+        out_paths.append(p if p.is_absolute() else root / p)
+        ys.append(LABELS.index(to_canonical(label, "speech")))
+        actors.append(int(actor))
+        if limit and len(ests) >= limit:
+            break
+    return out_paths, ys, actors, ests
+
+
+def text_estimates(paths: list[Path], cache: Path) -> list[Estimate | None]:
+    """Text model on the ASR transcript of each clip (transcripts cached)."""
+    from ..analyzers import Word
+    from ..media.asr import transcribe
+
+    known = json.loads(cache.read_text()) if cache.is_file() else {}
+    for i, p in enumerate(paths):
+        if str(p) not in known:
+            audio = np.concatenate(list(decode.iter_audio(p)))
+            known[str(p)] = " ".join(w.text for w in transcribe(audio))
+            if i % 50 == 0:
+                cache.write_text(json.dumps(known))
+                print(f"  asr {i}/{len(paths)}", flush=True)
+    cache.write_text(json.dumps(known))
+    text = get_analyzer("text")
+    text.evidence = False
+    inputs = [SegmentInput(0.0, 1.0, words=[Word(known[str(p)], 0.0, 1.0)]) for p in paths]
+    return text.analyze_batch(inputs)
+
+
+def build(face, voice, text, voice_idx, face_idx, rng, pairs_per_clip):
+    """Samples for the fusion fit and pairs for the conflict model."""
+    face_paths, face_y, face_est = face
+    by_label = {k: [i for i in face_idx if face_y[i] == k and face_est[i] is not None] for k in range(len(LABELS))}
+    _, voice_y, _, voice_est = voice
+    samples, pairs, rows = [], [], []
+    for v in voice_idx:
+        y = voice_y[v]
+        if not by_label[y]:
+            continue
+        f = int(rng.choice(by_label[y]))
+        t = text[v] if text else None
+        ests = {"face": face_est[f], "voice": voice_est[v]}
+        samples.append((dict(ests), y))
+        samples.append(({"voice": voice_est[v], **({"text": t} if t else {})}, y))
+        if t is not None:
+            samples.append(({**ests, "text": t}, y))
+        pairs.append((face_est[f], voice_est[v], False))
+        rows.append((face_paths[f], v, y, y))
+        others = [k for k in range(len(LABELS)) if k != y and by_label[k]]
+        for k in rng.choice(others, size=min(pairs_per_clip, len(others)), replace=False):
+            g = int(rng.choice(by_label[int(k)]))
+            pairs.append((face_est[g], voice_est[v], True))
+            rows.append((face_paths[g], v, int(k), y))
+    return samples, pairs, rows
+
+
+def scores(params: FusionParams, samples, pairs) -> dict:
+    """Fused vs single-modality UAR/ECE on congruent samples; conflict AUROC."""
+    out = {}
+    full = [(e, y) for e, y in samples if {"face", "voice"} <= set(e)]
+    y = np.array([t for _, t in full])
+    def probs(fn):
+        return np.stack([fn(e) for e, _ in full])
+    vec = lambda est: np.array([est.probs[k] for k in LABELS])  # noqa: E731
+    for name, fn in (("fused", lambda e: params.fuse_probs(e)[0]), ("face", lambda e: vec(e["face"])),
+                     ("voice", lambda e: vec(e["voice"]))):
+        m = metrics.classification_report(y, probs(fn), list(LABELS))["metrics"]
+        out[f"{name}_uar"], out[f"{name}_ece"] = m["uar"], m["ece"]
+    vt = [(e, t) for e, t in samples if set(e) == {"voice", "text"}]
+    if vt:
+        yt = np.array([t for _, t in vt])
+        out["voice_text_fused_uar"] = metrics.classification_report(
+            yt, np.stack([params.fuse_probs(e)[0] for e, _ in vt]), list(LABELS))["metrics"]["uar"]
+        out["voice_only_uar_same_rows"] = metrics.classification_report(
+            yt, np.stack([vec(e["voice"]) for e, _ in vt]), list(LABELS))["metrics"]["uar"]
+    if pairs and params.conflict_w.any():
+        s = [float(params.conflict_w @ conflict_features(a, b) + params.conflict_b) for a, b, _ in pairs]
+        out["conflict_auroc"] = metrics.auroc(np.array(s), np.array([t for _, _, t in pairs]))
+    return out
+
+
+def fit_all(samples, pairs) -> FusionParams:
+    params = fit(samples)
+    params.conflict_w, params.conflict_b = fit_conflict(pairs)
+    z = np.array([params.conflict_w @ conflict_features(a, b) + params.conflict_b for a, b, _ in pairs])
+    truth = np.array([t for _, _, t in pairs])
+    cuts = np.quantile(z, np.linspace(0.05, 0.95, 91))
+    best = max(cuts, key=lambda c: (z[truth] > c).mean() - (z[~truth] > c).mean())  # Youden's J
+    params.meta["conflict_threshold_logit"] = float(best)
+    return params
+
+
+def write_manifest(path: Path, rows, voice_paths) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image_or_video", "audio", "text", "face_label", "voice_label", "label"])
+        for face_path, v, fy, vy in rows:
+            w.writerow([face_path, voice_paths[v], "", LABELS[fy], LABELS[vy], LABELS[vy] if fy == vy else ""])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv or [])
+    root = data_root(args.data)
+    runs = Path(args.runs)
+    (runs / "fusion").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    print("faces: FER2013 val through the face model", flush=True)
+    face = face_estimates(root, args.limit)
+    print("voices: RAVDESS out-of-fold predictions", flush=True)
+    voice = voice_estimates(runs, root, args.limit)
+    text = None
+    if not args.no_asr:
+        print("words: ASR + text model on RAVDESS clips", flush=True)
+        text = text_estimates(voice[0], runs / "fusion" / "asr.json")
+    actors = np.array(voice[2])
+    v_train = list(np.flatnonzero(actors <= 10))
+    v_val = list(np.flatnonzero(actors > 10))
+    f_train = list(range(0, len(face[0]), 2))
+    f_val = list(range(1, len(face[0]), 2))
+    tr_s, tr_p, _ = build(face, voice, text, v_train, f_train, rng, args.pairs_per_clip)
+    va_s, va_p, va_rows = build(face, voice, text, v_val, f_val, rng, args.pairs_per_clip)
+    held = fit_all(tr_s, tr_p)
+    val = scores(held, va_s, va_p)
+    print("validation (actors 11-20, odd FER val images):", json.dumps({k: round(v, 4) for k, v in val.items()}))
+    all_s, all_p, all_rows = build(face, voice, text, list(range(len(voice[1]))), list(range(len(face[0]))), rng,
+                                   args.pairs_per_clip)
+    final = fit_all(all_s, all_p)
+    final.meta.update({"val_metrics": val, "n_samples": len(all_s), "n_pairs": len(all_p),
+                       "recipe": "python -m affectlens.train fusion --data DIR",
+                       "weights_at_typical": {m: round(float(np.log1p(np.exp(final.a[m]))), 3) for m in final.a}})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    final.save(out / "fusion.json")
+    (out / "meta.json").write_text(json.dumps({"name": "fusion-lr", "val_metrics": val,
+                                               "modalities": list(final.a), "manifest": "runs/fusion/av_val_manifest.csv"},
+                                              indent=1))
+    write_manifest(runs / "fusion" / "av_val_manifest.csv", va_rows, voice[0])
+    print(f"wrote {out}/fusion.json and {runs}/fusion/av_val_manifest.csv")
+    return 0
