@@ -36,5 +36,7 @@ def onnx_session(path: str | os.PathLike):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads()
     opts.inter_op_num_threads = 1
+    # no busy-waiting between ops: faster on a loaded 2-core machine (measured 32x -> 54x RT, voice)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

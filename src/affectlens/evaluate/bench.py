@@ -46,22 +46,22 @@ def timed(fn: Callable[[list], list], items: list, batch: int = 64) -> tuple[lis
     return out, len(items) / max(time.perf_counter() - t, 1e-9)
 
 
-def print_table(result: dict, metric_names: list[str]) -> None:
-    """Rich table of a bench result with ours ÷ peer ratios."""
+def print_table(result: dict, metric_names: list[str], speed: str = "items_per_s") -> None:
+    """Rich table of a bench result with ours ÷ peer ratios (``speed`` names the speed column)."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"bench {result['task']}: {result['data']} (n={result['n']})", title_justify="left",
                   caption=result["machine"])
     table.add_column("system")
-    for m in metric_names + ["items_per_s"]:
+    for m in metric_names + [speed]:
         table.add_column(m, justify="right")
     ours = result["rows"][0]
     for row in result["rows"]:
         cells = [row["system"]]
-        for m in metric_names + ["items_per_s"]:
+        for m in metric_names + [speed]:
             v = row.get(m)
-            text = "–" if v is None else f"{v:.3f}" if m != "items_per_s" else f"{v:.0f}"
+            text = "–" if v is None else f"{v:.3f}" if m != speed else f"{v:.0f}"
             if row is not ours and v and ours.get(m) is not None:
                 text += f" (×{ours[m] / v:.2f})"
             cells.append(text)
@@ -157,6 +157,33 @@ def text(data: Path, limit: int | None = None) -> dict:
     return result
 
 
+def voice(data: Path, limit: int | None = None) -> dict:
+    """RAVDESS + EmoDB: ours vs eGeMAPS (openSMILE) + linear SVM, both trained on the same
+    speakers and tested on held-out speakers (the withheld ones when present)."""
+    from ..voice import bench as vb
+
+    try:
+        import opensmile  # noqa: F401
+    except ImportError:
+        raise RuntimeError("peer openSMILE is not installed: pip install -e '.[bench]'") from None
+    train, test = vb.default_split(data)
+    if limit:
+        test = test[:limit]
+    res = vb.run(train, test)
+    rows = []
+    for key, name in (("ours", "affectlens voice-whisper-tiny (head retrained on train speakers)"),
+                      ("egemaps_svm", "eGeMAPS + linear SVM (openSMILE)")):
+        r = res[key]
+        row = {"system": name, "x_realtime": r["x_realtime"]}
+        for corpus in ("ravdess", "emodb"):
+            if corpus in r:
+                row[f"{corpus}_uar"], row[f"{corpus}_accuracy"] = r[corpus]["uar"], r[corpus]["accuracy"]
+        rows.append(row)
+    speakers = sorted({i.speaker for i in test})
+    return {"task": "voice", "data": f"{data} (test speakers {', '.join(speakers)})", "n": len(test),
+            "machine": machine(), "rows": rows, "raw": res}
+
+
 def run(task: str, data: Path, limit: int | None = None) -> dict:
     """Run the bench for ``task`` and print its tables."""
     if task == "text":
@@ -164,6 +191,10 @@ def run(task: str, data: Path, limit: int | None = None) -> dict:
         print_table(result, ["accuracy", "macro_f1", "uar"])
         if "valence" in result:
             print_table(result["valence"], ["pearson_v"])
+        return result
+    if task == "voice":
+        result = voice(data, limit)
+        print_table(result, ["ravdess_uar", "ravdess_accuracy", "emodb_uar", "emodb_accuracy"], speed="x_realtime")
         return result
     import importlib
 

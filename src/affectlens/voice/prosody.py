@@ -17,7 +17,7 @@ classifier; :func:`prosody_cues` turns them into ``Cue`` objects for explanation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -75,7 +75,7 @@ def rms_db(x: np.ndarray, frame: int = WIN, hop: int = HOP) -> np.ndarray:
     return 20.0 * np.log10(np.maximum(rms, 1e-5))
 
 
-def speech_mask(db: np.ndarray, floor_db: float = -55.0) -> np.ndarray:
+def speech_mask(db: np.ndarray, floor_db: float = -70.0) -> np.ndarray:
     """Energy-based speech/non-speech decision per frame.
 
     A frame is speech when it is above an absolute floor, within 30 dB of the
@@ -135,7 +135,7 @@ def yin(
     fmin: float = F0_MIN,
     fmax: float = F0_MAX,
     hop: int = HOP,
-    threshold: float = 0.2,
+    threshold: float = 0.3,
     level_mask: np.ndarray | None = None,
 ) -> Pitch:
     """Vectorised YIN pitch tracker.
@@ -163,12 +163,24 @@ def yin(
     """
     tau_min = max(2, int(sr / fmax))
     tau_max = int(np.ceil(sr / fmin))
-    w = 2 * tau_max  # integration window: >= 2 periods of the lowest F0
+    w = 2 * tau_max  # integration window: 2 periods of the lowest F0
     frame = w + tau_max + 1
-    # centre analysis frames like rms_db (frame start at i*hop)
-    fr = frame_signal(x, frame, hop).astype(np.float64)
+    fr_all = frame_signal(x, frame, hop)
+    n_all = fr_all.shape[0]
+    rows_all = np.ones(n_all, dtype=bool)
+    if level_mask is not None:
+        m = np.asarray(level_mask, dtype=bool)[:n_all]
+        rows_all = np.zeros(n_all, dtype=bool)
+        rows_all[: len(m)] = m
+    f0 = np.zeros(n_all)
+    ap = np.ones(n_all)
+    voiced = np.zeros(n_all, dtype=bool)
+    if not rows_all.any():
+        return Pitch(f0=f0, aperiodicity=ap, voiced=voiced)
+    fr = fr_all[rows_all].astype(np.float64)
     n = fr.shape[0]
-    nfft = 1 << int(np.ceil(np.log2(frame + w)))
+    # lags <= tau_max of a w-long window never wrap around an nfft >= frame FFT
+    nfft = 1 << int(np.ceil(np.log2(frame)))
     a = fr[:, :w]
     cross = np.fft.irfft(np.conj(np.fft.rfft(a, nfft)) * np.fft.rfft(fr, nfft), nfft)[:, : tau_max + 1]
     sq = np.concatenate([np.zeros((n, 1)), np.cumsum(fr**2, axis=1)], axis=1)
@@ -198,15 +210,10 @@ def yin(
     denom = left - 2 * mid + right
     shift = np.where(np.abs(denom) > 1e-12, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
     tau_f = tau + np.clip(shift, -1, 1)
-    ap = np.clip(mid, 0.0, 1.0)
-    voiced = has & (tau > tau_min) & (tau < tau_max)
-    if level_mask is not None:
-        m = np.asarray(level_mask, dtype=bool)
-        k = min(len(m), n)
-        lm = np.zeros(n, dtype=bool)
-        lm[:k] = m[:k]
-        voiced &= lm
-    f0 = np.where(voiced, sr / tau_f, 0.0)
+    v = has & (tau > tau_min) & (tau < tau_max)
+    voiced[rows_all] = v
+    ap[rows_all] = np.clip(mid, 0.0, 1.0)
+    f0[rows_all] = np.where(v, sr / tau_f, 0.0)
     return Pitch(f0=f0, aperiodicity=ap, voiced=voiced)
 
 
@@ -315,6 +322,8 @@ class Prosody:
     mask: np.ndarray
     pitch: Pitch
     duration: float
+    #: derived measurements shared by :func:`prosody_vector` and :func:`prosody_cues`
+    cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def speech_s(self) -> float:
@@ -338,6 +347,15 @@ def analyse(x: np.ndarray, sr: int = SR) -> Prosody:
     mask = speech_mask(db)
     pitch = yin(x, sr, level_mask=mask)
     return Prosody(db=db, mask=mask, pitch=pitch, duration=len(x) / sr)
+
+
+def _derived(x: np.ndarray, pr: Prosody) -> dict:
+    """Spectral measures, jitter/shimmer and syllable nuclei of ``pr``, computed once."""
+    if not pr.cache:
+        pr.cache["spectral"] = spectral_measures(x, pr.mask)
+        pr.cache["jitter_shimmer"] = jitter_shimmer(x, pr)
+        pr.cache["nuclei"] = syllable_nuclei(pr.db, pr.pitch.voiced)
+    return pr.cache
 
 
 def _stats(v: np.ndarray) -> list[float]:
@@ -373,7 +391,7 @@ def jitter_shimmer(x: np.ndarray, pr: Prosody) -> tuple[float, float]:
 def vector_names() -> list[str]:
     stat = ("mean", "std", "p10", "p50", "p90", "range")
     names = []
-    for base in ("f0_st", "f0_rel_st", "f0_delta_st", "db_speech", "db_rel", "db_delta", "hnr_db",
+    for base in ("f0_st", "f0_rel_st", "f0_delta_st", "db_rel", "db_delta", "hnr_db",
                  "tilt", "alpha", "centroid_khz", "flux"):
         names += [f"{base}_{s}" for s in stat]
     names += ["voiced_frac", "speech_frac", "pause_ratio", "syl_rate", "jitter", "shimmer",
@@ -385,8 +403,8 @@ def prosody_vector(x: np.ndarray, sr: int = SR, pr: Prosody | None = None) -> np
     """Fixed-length eGeMAPS-like summary of one clip (see :func:`vector_names`).
 
     Level features are relative to the clip itself (``db_rel`` = level minus the
-    clip's speech median) so that recording gain does not leak in; absolute
-    ``db_speech`` is kept too but gain-dependent.
+    clip's speech median) so that recording gain does not leak in; absolute level
+    is left out on purpose (it cost nothing on cross-validation).
 
     Returns
     -------
@@ -406,11 +424,12 @@ def prosody_vector(x: np.ndarray, sr: int = SR, pr: Prosody | None = None) -> np
     ddb = np.diff(db_s)
     ap = pr.pitch.aperiodicity[v]
     hnr = 10 * np.log10(np.clip(1 - ap, 1e-3, 1) / np.clip(ap, 1e-3, 1))
-    sp = spectral_measures(x, m, sr)
+    der = _derived(x, pr)
+    sp = der["spectral"]
     n = max(1, len(m))
-    nuclei = syllable_nuclei(pr.db, v)
+    nuclei = der["nuclei"]
     speech_s = max(pr.speech_s, 1e-2)
-    jit, shim = jitter_shimmer(x, pr)
+    jit, shim = der["jitter_shimmer"]
     t = np.arange(len(st)) * HOP / SR
 
     def slope(tt: np.ndarray, yy: np.ndarray) -> float:
@@ -418,7 +437,7 @@ def prosody_vector(x: np.ndarray, sr: int = SR, pr: Prosody | None = None) -> np
             return 0.0
         return float(np.polyfit(tt, yy, 1)[0])
 
-    feats = (_stats(st_v) + _stats(st_rel) + _stats(np.abs(dst)) + _stats(db_s) + _stats(db_rel)
+    feats = (_stats(st_v) + _stats(st_rel) + _stats(np.abs(dst)) + _stats(db_rel)
              + _stats(np.abs(ddb)) + _stats(hnr) + _stats(sp["tilt_db_oct"])
              + _stats(sp["alpha_ratio_db"]) + _stats(sp["centroid_hz"] / 1000.0) + _stats(sp["flux"]))
     feats += [v.sum() / max(1, m.sum()), m.sum() / n, pause_ratio(m), len(nuclei) / speech_s,
@@ -478,14 +497,14 @@ def prosody_cues(x: np.ndarray, t0: float = 0.0, sr: int = SR, baseline_st: floa
         add("f0_range_st", p90 - p10, "st (p10-p90)")
         ap = pr.pitch.aperiodicity[v]
         add("hnr_db", float(np.median(10 * np.log10(np.clip(1 - ap, 1e-3, 1) / np.clip(ap, 1e-3, 1)))), "dB")
-        jit, shim = jitter_shimmer(x, pr)
+        jit, shim = _derived(x, pr)["jitter_shimmer"]
         add("jitter_proxy", jit, "rel. period change / 10 ms")
         add("shimmer_proxy_db", shim, "dB / 10 ms")
     add("loudness_db", float(np.median(pr.db[m])), "dBFS")
-    nuclei = syllable_nuclei(pr.db, v)
+    nuclei = _derived(x, pr)["nuclei"]
     add("speaking_rate_syl_s", len(nuclei) / max(pr.speech_s, 1e-2), "syllables/s of speech")
     add("pause_ratio", pause_ratio(m), "share of speech extent")
-    sp = spectral_measures(x, m, sr)
+    sp = _derived(x, pr)["spectral"]
     if sp["tilt_db_oct"].size:
         add("spectral_tilt_db_oct", float(np.median(sp["tilt_db_oct"])), "dB/octave")
     return cues
