@@ -96,7 +96,7 @@ def test_speech_manifest_reader(tmp_path):
 
 def test_sample_readers():
     voice = corpora.read("voice", DATA / "corpora" / "speech")
-    assert {it.target for it in voice.items} == {"angry", "calm", "sad"}
+    assert {it.target for it in voice.items} == {"angry", "calm", "sad"} and len(voice.labels) == 9
     assert voice.fmt == "emodb+ravdess"
     face = corpora.read("face", DATA / "corpora" / "fer", cropped=True)
     assert len(face.items) == 14 and face.load(face.items[0]).face_crop

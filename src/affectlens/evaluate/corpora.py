@@ -98,6 +98,15 @@ _SPEECH_NAMES: list[tuple[str, re.Pattern, Callable[[re.Match], tuple[str, str]]
 ]
 
 
+#: each naming convention's full label space (fine-label spelling)
+SPEECH_LABELS = {
+    "ravdess": ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised"],
+    "emodb": ["neutral", "bored", "happy", "sad", "angry", "fearful", "disgusted"],
+    "crema-d": ["neutral", "happy", "sad", "angry", "fearful", "disgusted"],
+    "tess": ["neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"],
+}
+
+
 def _ravdess(code: str) -> str:
     from ..schema import RAVDESS_CODES
 
@@ -151,8 +160,11 @@ def read_speech(data: Path) -> EvalSet:
         audio = np.concatenate(list(decode.iter_audio(decode.check_file(item.source))) or [np.zeros(0, np.float32)])
         return SegmentInput(0.0, audio.size / decode.SAMPLE_RATE, audio=audio, speaker=item.speaker)
 
-    labels = _canonical_order({it.target for it in items})
-    return EvalSet("voice", str(data), fmt, "single", labels, items, load)
+    space = {it.target for it in items}
+    if fmt != "manifest":  # the corpus' whole label space, also labels absent from this folder
+        for name in fmt.split("+"):
+            space |= set(SPEECH_LABELS.get(name, []))
+    return EvalSet("voice", str(data), fmt, "single", _canonical_order(space), items, load)
 
 
 # ---------------------------------------------------------------- text

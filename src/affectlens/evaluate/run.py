@@ -35,6 +35,14 @@ def _scores(est: Estimate | None, labels: list[str]) -> np.ndarray:
     return p / total if total > 0 else np.full(len(labels), 1 / len(labels))
 
 
+def _meta_val(meta: dict):
+    """The validation numbers a model's meta.json records (key names vary by recipe)."""
+    for key in ("val_metrics", "val", "validation"):
+        if key in meta:
+            return meta[key].get("metrics", meta[key]) if isinstance(meta[key], dict) else meta[key]
+    return None
+
+
 def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """Score ``analyzer`` on ``es``.
@@ -59,7 +67,7 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
     finally:
         analyzer.evidence = evidence
     out = {"task": es.task, "data": es.data, "format": es.fmt, "n": len(items),
-           "model": {**analyzer.info().model_dump(), "meta_val": analyzer.meta().get("val_metrics")}}
+           "model": {**analyzer.info().model_dump(), "meta_val": _meta_val(analyzer.meta())}}
     if es.kind == "single":
         labels = es.labels
         fine_space = all(e is None or all(k in e.fine for k in labels) for e in estimates)
