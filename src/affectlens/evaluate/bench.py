@@ -192,6 +192,15 @@ def run(task: str, data: Path, limit: int | None = None) -> dict:
         if "valence" in result:
             print_table(result["valence"], ["pearson_v"])
         return result
+    if task == "face":
+        from ..face import bench as fb
+
+        res = fb.run(data, cropped=True, limit=limit)
+        rows = [{"system": name, "accuracy": r["accuracy"], "uar": r["uar"], "items_per_s": r["faces_per_s"]}
+                for name, r in res["systems"].items()]
+        result = {"task": "face", "data": str(res["data"]), "n": res["n"], "machine": machine(), "rows": rows, "raw": res}
+        print_table(result, ["accuracy", "uar"])
+        return result
     if task == "voice":
         result = voice(data, limit)
         print_table(result, ["ravdess_uar", "ravdess_accuracy", "emodb_uar", "emodb_accuracy"], speed="x_realtime")

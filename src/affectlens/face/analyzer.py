@@ -47,11 +47,10 @@ class FaceAnalyzer(Analyzer):
     def __init__(self) -> None:
         self.cnn = ExpressionCNN(self.model_dir)
         self.tracker = FaceTracker()
-        self._cache: tuple[tuple, list[TrackSummary]] | None = None
-
-    @property
-    def version_full(self) -> str:
-        return str(self.cnn.meta.get("version", self.version))
+        self._cache: tuple[tuple, list[np.ndarray], list[TrackSummary]] | None = None
+        meta = self.meta()
+        if meta.get("version"):
+            self.version = str(meta["version"])
 
     # ------------------------------------------------------------------ face crops
     def _crop_estimates(self, batch: list[SegmentInput]) -> list[Estimate | None]:
@@ -83,10 +82,14 @@ class FaceAnalyzer(Analyzer):
         return [self.tracker.update(float(t), img) for t, img in inputs.frames]
 
     def _summaries(self, inputs: SegmentInput) -> list[TrackSummary]:
-        key = (inputs.t0, inputs.t1, tuple(float(t) for t, _ in inputs.frames),
-               tuple(id(img) for _, img in inputs.frames))
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
+        # The cache keeps the frame arrays themselves, so an identical key means the very
+        # same frames (analyze + analyze_tracks on one segment mesh it only once).
+        key = (inputs.t0, inputs.t1, tuple(float(t) for t, _ in inputs.frames))
+        frames = [img for _, img in inputs.frames]
+        if (self._cache is not None and self._cache[0] == key
+                and len(self._cache[1]) == len(frames)
+                and all(a is b for a, b in zip(self._cache[1], frames))):
+            return self._cache[2]
         per_frame = self.observe(inputs)
         obs = [o for frame in per_frame for o in frame]
         summaries: list[TrackSummary] = []
@@ -110,7 +113,7 @@ class FaceAnalyzer(Analyzer):
                 est = build_estimate("face", self.name, p, vad=(v, a, None), quality=quality, cues=cues)
                 summaries.append(TrackSummary(tid, est, len(mine), size))
             summaries.sort(key=lambda s: (s.frames, s.size), reverse=True)
-        self._cache = (key, summaries)
+        self._cache = (key, frames, summaries)
         return summaries
 
     def analyze_tracks(self, inputs: SegmentInput) -> dict[str, Estimate]:

@@ -4,6 +4,9 @@ Uses the legacy ``mediapipe.solutions.face_mesh`` graph of ``mediapipe==0.10.14`
 loads the face-detection and face-landmark ``.tflite`` models shipped inside the wheel
 (no download). In video mode the graph runs the detector only when it has fewer faces
 than ``max_faces`` and otherwise tracks each face's landmark ROI from frame to frame.
+Its built-in detector is the short-range model (faces within about 2 m); when it finds
+no face, the full-range detector (``face_detection`` with ``model_selection=1``) looks
+for small faces and a static mesh is run on an upscaled crop around each one.
 
 MediaPipe does not give identities, so :class:`FaceTracker` assigns stable track ids by
 greedy IoU matching of face boxes with the tracks seen in the last ``memory`` seconds
@@ -20,6 +23,9 @@ import numpy as np
 
 from ..analyzers import ModelUnavailable
 from . import geometry
+
+#: side (px) of the upscaled crop meshed around a small face
+CROP = 256
 
 
 @dataclass
@@ -70,15 +76,20 @@ class FaceTracker:
         Least box IoU (with the track's last box) to continue a track.
     baseline_frames : int
         Frames of each cue kept per track for its running baseline (median).
+    small_faces : bool
+        Look for small faces with the full-range detector when the mesh finds none.
     """
 
     def __init__(self, max_faces: int = 4, memory: float = 1.0, min_iou: float = 0.3,
-                 baseline_frames: int = 600) -> None:
+                 baseline_frames: int = 600, small_faces: bool = True) -> None:
+        self.small_faces = small_faces
         self.max_faces = max_faces
         self.memory = memory
         self.min_iou = min_iou
         self.baseline_frames = baseline_frames
         self._mesh = None
+        self._detector = None
+        self._crop_mesh = None
         self._ids = itertools.count(1)
         self._tracks: list[_Track] = []
         self._last_time: float | None = None
@@ -96,6 +107,38 @@ class FaceTracker:
                 min_detection_confidence=0.5, min_tracking_confidence=0.5)
         return self._mesh
 
+    def _small_faces(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Landmarks (frame pixels) of faces found by the full-range detector."""
+        import cv2
+        import mediapipe as mp
+
+        if self._detector is None:
+            self._detector = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=0.5)
+            self._crop_mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+                min_detection_confidence=0.5)
+        h, w = rgb.shape[:2]
+        out = []
+        for det in (self._detector.process(rgb).detections or [])[: self.max_faces]:
+            bb = det.location_data.relative_bounding_box
+            cx, cy = (bb.xmin + bb.width / 2) * w, (bb.ymin + bb.height / 2) * h
+            side = 2.0 * max(bb.width * w, bb.height * h, 1.0)
+            s = CROP / side
+            m = np.array([[s, 0, CROP / 2 - s * cx], [0, s, CROP / 2 - s * cy]])
+            crop = cv2.warpAffine(rgb, m, (CROP, CROP), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT)
+            res = self._crop_mesh.process(crop)
+            if not res.multi_face_landmarks:
+                continue
+            pts = np.array([(p.x * CROP, p.y * CROP, p.z * CROP)
+                            for p in res.multi_face_landmarks[0].landmark], dtype=np.float64)
+            pts[:, 0] = (pts[:, 0] - m[0, 2]) / s
+            pts[:, 1] = (pts[:, 1] - m[1, 2]) / s
+            pts[:, 2] = pts[:, 2] / s
+            out.append(pts)
+        return out
+
     def reset(self) -> None:
         """Forget all tracks and the mesh's tracking state (new video or image)."""
         if self._mesh is not None:
@@ -107,9 +150,10 @@ class FaceTracker:
 
     def close(self) -> None:
         """Release the MediaPipe graph."""
-        if self._mesh is not None:
-            self._mesh.close()
-            self._mesh = None
+        for graph in (self._mesh, self._detector, self._crop_mesh):
+            if graph is not None:
+                graph.close()
+        self._mesh = self._detector = self._crop_mesh = None
 
     # ------------------------------------------------------------------ tracking
     def update(self, time: float, rgb: np.ndarray) -> list[FaceObservation]:
@@ -129,12 +173,13 @@ class FaceTracker:
         self._last_time, self._shape = time, rgb.shape
         h, w = rgb.shape[:2]
         result = self._get_mesh().process(rgb)
-        faces = result.multi_face_landmarks or []
-        if not faces:
+        pts_all = [np.array([(p.x * w, p.y * h, p.z * w) for p in f.landmark], dtype=np.float64)
+                   for f in (result.multi_face_landmarks or [])]
+        if not pts_all and self.small_faces:
+            pts_all = self._small_faces(rgb)
+        if not pts_all:
             return []
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        pts_all = [np.array([(p.x * w, p.y * h, p.z * w) for p in f.landmark], dtype=np.float64)
-                   for f in faces]
         boxes = [(float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))
                  for p in pts_all]
         ids = self._match(time, boxes)

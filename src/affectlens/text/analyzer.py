@@ -188,7 +188,8 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
 
     def _probs7(self, encoded: list[tuple[list[int], list[int]]]) -> np.ndarray:
         out = self._run([e[0] for e in encoded], [e[1] for e in encoded])
-        return softmax(out["logits7"], float(self._meta["temperature"]))
+        bias = np.asarray(self._meta.get("logit_bias", np.zeros(len(LABELS))), dtype=np.float64)
+        return softmax(out["logits7"] + bias, float(self._meta["temperature"]))
 
     def analyze_batch(self, batch: Iterable[SegmentInput],
                       evidence: bool | None = None) -> list[Estimate | None]:

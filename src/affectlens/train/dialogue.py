@@ -8,7 +8,8 @@ target; see ``affectlens.text.encoding.encode_dialogue``). The encoder starts fr
 fine-tuned text model's checkpoint (``--init``, made by ``python -m affectlens.train text``;
 its canonical-7 head initialises ours), then trains on MELD train with a 7-way softmax over
 the canonical labels (MELD maps 1:1). The best epoch on MELD dev (weighted F1) is
-temperature-calibrated on dev and exported to ONNX
+given per-class logit offsets that maximise dev weighted F1, temperature-calibrated on dev
+and exported to ONNX
 (``input_ids, attention_mask, token_type_ids -> logits7``), int8 when dev F1 holds.
 
 EmoryNLP is not used: it has no disgust or surprise class, and its Peaceful/Powerful
@@ -64,6 +65,25 @@ def encode_rows(tok, rows: list[dict], max_len: int, max_context: int):
         types.append(b)
     y = np.array([LABELS.index(r["label"]) for r in rows], dtype=np.int64)
     return ids, types, y
+
+
+def tune_logit_bias(logits: np.ndarray, y: np.ndarray, sweeps: int = 3) -> np.ndarray:
+    """Per-class additive logit offsets maximising weighted F1 (coordinate ascent on a
+    -1.5..1.5 grid). On random halves of MELD dev, offsets tuned on one half raised the
+    other half's weighted F1 by 0.006-0.023."""
+    from sklearn.metrics import f1_score
+
+    bias = np.zeros(logits.shape[1])
+    grid = np.round(np.arange(-1.5, 1.51, 0.1), 2)
+    for _ in range(sweeps):
+        for c in range(logits.shape[1]):
+            scores = []
+            for v in grid:
+                b = bias.copy()
+                b[c] = v
+                scores.append(f1_score(y, (logits + b).argmax(1), average="weighted"))
+            bias[c] = grid[int(np.argmax(scores))]
+    return bias
 
 
 def dialogue_metrics(logits: np.ndarray, y: np.ndarray, temperature: float) -> dict:
@@ -211,7 +231,13 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
     fp, q = results["fp32"][0], results["int8"][0]
     use = "int8" if fp["meld_weighted_f1"] - q["meld_weighted_f1"] <= QUANT_TOLERANCE else "fp32"
-    m, temp = results[use]
+    m_raw, _ = results[use]
+    logits = onnx_predict(tmp / f"model_{use}.onnx", dv_ids, types=dv_tt)["logits7"]
+    bias = tune_logit_bias(logits, dv_y)
+    temp = fit_temperature(logits + bias, np.eye(len(LABELS), dtype=np.float32)[dv_y])
+    m = dialogue_metrics(logits + bias, dv_y, temp)
+    print("with logit bias", json.dumps({k: v for k, v in m.items() if not isinstance(v, dict)}),
+          flush=True)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tmp / f"model_{use}.onnx", out / "model.onnx")
     shutil.copyfile(tok_path, out / "tokenizer.json")
@@ -225,9 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         "max_len": MAX_LEN,
         "max_context": args.max_context,
         "labels": list(LABELS),
+        "logit_bias": [round(float(b), 2) for b in bias],
         "temperature": temp,
         "quantization": use,
-        "val_metrics": {"split": "MELD dev (T fitted on it)", **m},
+        "val_metrics": {"split": "MELD dev (logit bias and T tuned on it)", **m},
+        "val_metrics_without_bias": {k: v for k, v in m_raw.items()},
         "val_metrics_fp32_vs_int8": {k: {"weighted_f1": r[0]["meld_weighted_f1"],
                                          "accuracy": r[0]["meld_accuracy"]} for k, r in results.items()},
         "training": {"epochs": args.epochs, "best_epoch": ck["epoch"], "batch_size": args.batch_size,

@@ -277,7 +277,7 @@ def train(args: argparse.Namespace) -> None:
                     else:
                         pe.copy_(pn)
             seen += len(idx)
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             if b % 100 == 0:
                 print(f"  epoch {epoch + 1} step {b}/{spe} loss {loss_sum / max(seen, 1):.4f} "
@@ -399,6 +399,9 @@ def export(args: argparse.Namespace) -> dict:
                 "nll_after": float(-np.log(p_cal[np.arange(len(yva)), yva] + 1e-12).mean())})
     fps = _bench_onnx(onnx_path, xva)
     sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    history = []
+    if (run / "last.pt").is_file():
+        history = torch.load(run / "last.pt", map_location="cpu", weights_only=False)["history"]
     meta = {
         "name": MODEL_NAME,
         "version": f"1.0.{ck['epoch']}",
@@ -415,6 +418,7 @@ def export(args: argparse.Namespace) -> dict:
         "val_metrics": val,
         "faces_per_second_2_threads": fps,
         "train": {"epochs_done": ck["epoch"], "width": ck["width"], "args": ck["args"],
+                  "history": history, "note": args.note,
                   "params": int(sum(p.numel() for p in net.parameters()))},
         "sha256": sha,
     }
@@ -432,6 +436,8 @@ def model_card(meta: dict) -> str:
     coords = "\n".join(f"| {k} | {a:+.1f} | {b:+.1f} |" for k, (a, b) in
                        meta["valence_arousal"]["coords"].items())
     tr = meta["train"]
+    curve = "\n".join(f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_acc_ema_tta']:.4f} | "
+                      f"{h['val_acc_tta']:.4f} | {h['lr']:.2e} |" for h in tr.get("history", []))
     return f"""# face-cnn — facial expression classifier (7 canonical classes)
 
 A compact VGG-style CNN ({tr['params']:,} parameters; four stages of two 3×3 conv +
@@ -450,7 +456,9 @@ scratch on CPU.
 python -m affectlens.train face --data DIR --epochs {tr['args']['epochs']} --width {tr['width']}
 python -m affectlens.train face --data DIR --export-only    # re-export best.pt
 ```
-Training resumes with `--resume` from `runs/face/last.pt`. Augmentation: horizontal flip,
+Training resumes with `--resume` from `runs/face/last.pt`; a resume with another
+`--epochs` continues the warm-up + cosine schedule from the current step under the new
+length. {tr.get('note', '')} Augmentation: horizontal flip,
 rotation ±15°, scale 0.85–1.15, shift ±10 %, gamma/contrast/brightness, Gaussian noise,
 random erasing; label smoothing {tr['args']['label_smoothing']}; AdamW (lr {tr['args']['lr']},
 weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
@@ -478,6 +486,13 @@ weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
 | class | accuracy (recall) |
 |---|---|
 {per}
+
+Training curve (val accuracy with test-time flip, before calibration; EMA and raw weights;
+the learning rate is the one at the end of the epoch):
+
+| epoch | train loss | val acc (EMA) | val acc (raw) | lr |
+|---|---|---|---|---|
+{curve}
 
 ## Limits
 - Trained on 48×48 grayscale crops: colour and fine detail are discarded; very small or
@@ -510,6 +525,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--resume", action="store_true", help="continue from run-dir/last.pt")
     ap.add_argument("--export-only", action="store_true", help="only export run-dir/best.pt")
     ap.add_argument("--no-export", action="store_true", help="train without exporting")
+    ap.add_argument("--note", default="", help="free text about this run for the model card")
     ap.add_argument("--limit", type=int, default=None, help="images per class (smoke tests)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
     return ap.parse_args(argv)
