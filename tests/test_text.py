@@ -101,11 +101,11 @@ def test_text_analyzer_batch_valid_and_empty_is_none(text_model):
     batch = [SegmentInput(0, 1, words=_words(s)) for s in sentences]
     batch.insert(2, SegmentInput(0, 1))
     batch.append(SegmentInput(0, 1, words=[Word("   ", 0, 1)]))
-    out = text_model.analyze_batch(batch)
+    out = text_model.analyze_batch(batch, evidence=False)
     assert out[2] is None and out[-1] is None
     ests = [e for e in out if e is not None]
     assert len(ests) == 4
-    assert all(not e.cues for e in ests)  # evidence is off by default in batch mode
+    assert all(not e.cues for e in ests)  # evidence switched off for this batch
     assert ests[0].top == "happy" and "gratitude" in ests[0].fine_predicted
     assert ests[1].top == "sad"
     assert ests[0].valence > ests[1].valence
@@ -126,7 +126,7 @@ def test_dialogue_analyzer_uses_context(dialogue_model):
     assert est.top in ("happy", "surprised")
     assert est.cues and all(c.text.lower().strip(",!'") in "oh my god, that's amazing!" for c in est.cues)
     assert dialogue_model.analyze(SegmentInput(0, 1, context=ctx)) is None
-    out = dialogue_model.analyze_batch([seg, SegmentInput(0, 1)])
+    out = dialogue_model.analyze_batch([seg, SegmentInput(0, 1)], evidence=False)
     assert out[0] is not None and out[1] is None and not out[0].cues
     assert out[0].probs == pytest.approx(est.probs, abs=1e-5)
 

@@ -54,8 +54,8 @@ def _timeline_table(analysis):
     from rich.table import Table
 
     table = Table(title=f"{analysis.media.path} ({analysis.media.kind})", title_justify="left")
-    table.add_column("time", no_wrap=True)
-    table.add_column("kind")
+    table.add_column("time", no_wrap=True, min_width=15)
+    table.add_column("kind", no_wrap=True, min_width=6)
     mods = [m for m, s in analysis.modalities.items() if s == "present"]
     for m in mods:
         table.add_column(m)
@@ -63,7 +63,7 @@ def _timeline_table(analysis):
     table.add_column("V/A", no_wrap=True)
     has_text = any(s.text for s in analysis.segments)
     if has_text:
-        table.add_column("text", overflow="ellipsis", max_width=48)
+        table.add_column("text", overflow="fold", max_width=48)
     ordinal = analysis.media.kind in ("text", "dialogue")
     for seg in analysis.segments:
         when = f"#{int(seg.start) + 1}" if ordinal else f"{_clock(seg.start)}–{_clock(seg.end)}"

@@ -3,7 +3,7 @@
 Both run a fine-tuned all-MiniLM-L6-v2 exported to ONNX, with onnxruntime and the
 ``tokenizers`` package (no torch at inference).
 
-Evidence (word-occlusion cues) is computed by ``analyze`` and is **off** by default in
+Evidence (word-occlusion cues) follows ``Analyzer.evidence`` (on by default; ``affectlens eval`` turns it off) in
 ``analyze_batch`` (evaluation speed); pass ``analyze_batch(batch, evidence=True)`` or
 construct the analyzer with ``batch_evidence=True`` to get cues from batches too.
 """
@@ -136,7 +136,7 @@ class TextAnalyzer(_MiniLMAnalyzer):
         """Analyze many segments in batched forward passes (cues only if ``evidence``)."""
         self.load()
         batch = list(batch)
-        evidence = self.batch_evidence if evidence is None else evidence
+        evidence = (self.evidence or self.batch_evidence) if evidence is None else evidence
         live = [i for i, x in enumerate(batch) if x.text]
         results: list[Estimate | None] = [None] * len(batch)
         if not live:
@@ -196,7 +196,7 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
         """Analyze many utterances in batched forward passes (cues only if ``evidence``)."""
         self.load()
         batch = list(batch)
-        evidence = self.batch_evidence if evidence is None else evidence
+        evidence = (self.evidence or self.batch_evidence) if evidence is None else evidence
         live = [i for i, x in enumerate(batch) if x.text]
         results: list[Estimate | None] = [None] * len(batch)
         if not live:
