@@ -123,6 +123,11 @@ class Analyzer(ABC):
 
 @cache
 def _sha256(path: Path) -> str:
+    return file_sha256(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -19,7 +19,6 @@ Needs the ``train`` extra (scikit-learn, onnx). No torch.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 import warnings
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analyzers import file_sha256
 from ..config import data_root
 from ..voice import corpora, export, features, prosody, whisper_np
 from ..voice.corpora import CORPUS_LABELS, FINE_LABELS
@@ -90,14 +90,6 @@ def speaker_folds(items: list[corpora.Item], k: int) -> np.ndarray:
     return fold
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def build_encoder(out_dir: Path, kind: str) -> Path:
     """Write ``out_dir/encoder.onnx`` (float16 weights, or int8-quantised MatMuls)."""
     weights = whisper_np.read_ct2_weights(features.default_whisper_dir() / "model.bin")
@@ -116,7 +108,7 @@ def build_encoder(out_dir: Path, kind: str) -> Path:
 def extract(items: list[corpora.Item], encoder_path: Path, cache_dir: Path) -> np.ndarray:
     """Head input vectors of ``items`` (cached per encoder file hash and clip path)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = cache_dir / f"features-v{features.FEATURE_VERSION}-{sha256(encoder_path)[:12]}.npz"
+    cache = cache_dir / f"features-v{features.FEATURE_VERSION}-{file_sha256(encoder_path)[:12]}.npz"
     known: dict[str, np.ndarray] = {}
     if cache.is_file():
         z = np.load(cache)
@@ -367,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                             "speakers held out per fold), temperature-calibrated out-of-fold",
                 "speakers": sorted({i.speaker for i in items}), "metrics": cv,
                 "candidates": {n: {c: m["uar"] for c, m in r.items()} for n, r in results.items()}},
-        "sha256": {f: sha256(out / f) for f in ("model.onnx", "encoder.onnx")},
+        "sha256": {f: file_sha256(out / f) for f in ("model.onnx", "encoder.onnx")},
         "data": {"root": str(root), "clips": len(items)},
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
