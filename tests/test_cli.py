@@ -121,7 +121,7 @@ def test_eval_reads_every_format(task, data, extra):
     res = run("eval", task, f"{CORPORA}/{data}", "--json", *extra)
     assert "read " in res.stderr, res.stderr
     if res.returncode == 3:  # no model shipped yet for this task: a clear error, no score
-        assert f"no model for" in res.stderr and not res.stdout.strip()
+        assert "no model for" in res.stderr and not res.stdout.strip()
         return
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)

@@ -42,8 +42,9 @@ def cited_cues_exist(analysis: Analysis) -> int:
     n = 0
     for s in data["segments"]:
         pool = {(m, c["name"], c["t0"]) for m, e in s["estimates"].items() for c in e["cues"]}
-        if s["fused"]:
-            pool |= {("fused", c["name"], c["t0"]) for c in s["fused"]["cues"]}
+        for key in ("fused", "smoothed"):
+            if s.get(key):
+                pool |= {("fused", c["name"], c["t0"]) for c in s[key]["cues"]}
         exp = s["explanation"]
         if not exp:
             continue
@@ -54,7 +55,8 @@ def cited_cues_exist(analysis: Analysis) -> int:
             n += 1
     summary = data["summary"]
     all_cues = {(m, c["name"], c["t0"]) for s in data["segments"] for m, e in
-                list(s["estimates"].items()) + [("fused", s["fused"])] if e for c in e["cues"]}
+                list(s["estimates"].items()) + [("fused", s["fused"]), ("fused", s.get("smoothed"))] if e
+                 for c in e["cues"]}
     for sent in summary["observations"] + summary["interpretation"] + [summary["conclusion"]]:
         assert all((c["modality"], c["name"], c["t0"]) in all_cues for c in sent["cites"]), sent["text"]
         n += 1

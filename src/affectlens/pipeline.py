@@ -19,6 +19,7 @@ from .analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, get_analy
 from .errors import InputError
 from .fusion.conflict import detect
 from .fusion.fuse import fuse
+from .fusion.smooth import smooth_timeline
 from .media import decode, segment, transcript
 from .reason.explain import explain_analysis, explain_segment
 from .reason.llm import LLMConfig
@@ -87,6 +88,7 @@ def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
     """Conflicts, emotion shifts and grounded explanations over a finished timeline.
 
     With ``llm_cfg`` the whole-file summary comes from the LLM endpoint (offline fallback)."""
+    smooth_timeline(analysis.segments)
     previous = None
     for seg in analysis.segments:
         seg.conflict = detect(seg.estimates)

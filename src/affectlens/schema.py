@@ -215,8 +215,11 @@ class Segment(BaseModel):
     text: str | None = None
     estimates: dict[str, Estimate] = Field(default_factory=dict)
     fused: Estimate | None = None
+    smoothed: Estimate | None = Field(
+        default=None, description="the fused estimate smoothed along the timeline (same speaker, media only)")
     conflict: Conflict | None = None
-    shift: bool = Field(default=False, description="the fused label changed from the previous segment")
+    shift: bool = Field(default=False, description="the fused label changed from the previous certain "
+                        "fused label ('uncertain' never counts)")
     explanation: Explanation | None = None
 
 
@@ -261,19 +264,20 @@ class Analysis(BaseModel):
     summary: Explanation | None = None
 
     def to_dataframe(self):
-        """One row per segment and estimate (modality or fused); segments without any
-        estimate get one row with empty modality."""
+        """One row per segment and estimate (``modality`` face, voice, text, fused or smoothed);
+        segments without any estimate get one row with empty modality."""
         import pandas as pd
 
         rows = []
         for i, seg in enumerate(self.segments):
             base = {"segment": i, "start": seg.start, "end": seg.end, "kind": seg.kind,
                     "track": seg.track, "speaker": seg.speaker, "text": seg.text}
-            ests = list(seg.estimates.values()) + ([seg.fused] if seg.fused else [])
+            ests = [(m, e) for m, e in [*seg.estimates.items(), ("fused", seg.fused), ("smoothed", seg.smoothed)]
+                    if e is not None]
             if not ests:
                 rows.append({**base, "modality": None})
-            for est in ests:
-                row = {**base, "modality": est.modality, "model": est.model, "label": est.label,
+            for name, est in ests:
+                row = {**base, "modality": name, "model": est.model, "label": est.label,
                        "confidence": est.confidence, "valence": est.valence,
                        "arousal": est.arousal, "dominance": est.dominance}
                 row.update({f"p_{k}": est.probs.get(k) for k in LABELS})

@@ -3,9 +3,9 @@
 Both run a fine-tuned all-MiniLM-L6-v2 exported to ONNX, with onnxruntime and the
 ``tokenizers`` package (no torch at inference).
 
-Evidence (word-occlusion cues) follows ``Analyzer.evidence`` (on by default; ``affectlens eval`` turns it off) in
-``analyze_batch`` (evaluation speed); pass ``analyze_batch(batch, evidence=True)`` or
-construct the analyzer with ``batch_evidence=True`` to get cues from batches too.
+Evidence (word-occlusion cues: one extra forward pass per word, about 10× the cost) follows
+``Analyzer.evidence``: on by default, off in ``affectlens eval`` and ``affectlens bench``;
+``analyze_batch(batch, evidence=...)`` overrides it for one call.
 """
 
 from __future__ import annotations
@@ -99,6 +99,16 @@ class _MiniLMAnalyzer(Analyzer):
         """One segment, with occlusion cues when the analyzer's ``evidence`` is on."""
         return self.analyze_batch([inputs], evidence=self.evidence)[0]
 
+    def _start(self, batch: Iterable[SegmentInput], evidence: bool | None):
+        """Load the model; the batch as a list, the evidence flag in force, the indices of
+        segments that have words and a result list of ``None``."""
+        self.load()
+        batch = list(batch)
+        evidence = (self.evidence or self.batch_evidence) if evidence is None else evidence
+        live = [i for i, x in enumerate(batch) if x.text]
+        results: list[Estimate | None] = [None] * len(batch)
+        return batch, evidence, live, results
+
     def _cues(self, x: SegmentInput, label: int, base: float, encode, run_probs) -> list[Cue]:
         toks = _tokens(x.words)
         words = [t[0] for t in toks]
@@ -119,8 +129,7 @@ class _MiniLMAnalyzer(Analyzer):
 class TextAnalyzer(_MiniLMAnalyzer):
     """Emotion in a segment's words: canonical 7 (calibrated), GoEmotions 28 and VAD.
 
-    ``analyze`` adds up to three ``word`` cues (leave-one-out occlusion); ``analyze_batch``
-    does not unless ``evidence=True`` (or ``batch_evidence=True`` at construction).
+    With evidence on, each estimate carries up to three ``word`` cues (leave-one-out occlusion).
     """
 
     name = "text-minilm"
@@ -134,11 +143,7 @@ class TextAnalyzer(_MiniLMAnalyzer):
     def analyze_batch(self, batch: Iterable[SegmentInput],
                       evidence: bool | None = None) -> list[Estimate | None]:
         """Analyze many segments in batched forward passes (cues only if ``evidence``)."""
-        self.load()
-        batch = list(batch)
-        evidence = (self.evidence or self.batch_evidence) if evidence is None else evidence
-        live = [i for i, x in enumerate(batch) if x.text]
-        results: list[Estimate | None] = [None] * len(batch)
+        batch, evidence, live, results = self._start(batch, evidence)
         if not live:
             return results
         seqs = self._encode([batch[i].text for i in live])
@@ -194,11 +199,7 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
     def analyze_batch(self, batch: Iterable[SegmentInput],
                       evidence: bool | None = None) -> list[Estimate | None]:
         """Analyze many utterances in batched forward passes (cues only if ``evidence``)."""
-        self.load()
-        batch = list(batch)
-        evidence = (self.evidence or self.batch_evidence) if evidence is None else evidence
-        live = [i for i, x in enumerate(batch) if x.text]
-        results: list[Estimate | None] = [None] * len(batch)
+        batch, evidence, live, results = self._start(batch, evidence)
         if not live:
             return results
         enc = [self._encode_one(batch[i], batch[i].text) for i in live]

@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import random
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..config import data_root
 from ..schema import LABELS, to_canonical
-from ..text.encoding import encode_dialogue, load_tokenizer
-from .text import (QUANT_TOLERANCE, _batch_tensors, base_model_dir, bucket_batches, build_model,
-                   export_onnx, fit_temperature, make_parser, onnx_predict, package_models_dir,
-                   predict_torch, quantize, save_checkpoint)
+from ..text.encoding import encode_dialogue
+from .text import (QUANT_TOLERANCE, _batch_tensors, bucket_batches, build_model,
+                   end_epoch, export_best, setup, start, step_on, fit_temperature, make_parser, onnx_predict, predict_torch)
 
 MODEL_NAME = "dialogue-minilm"
 MAX_LEN = 128
@@ -131,15 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="text-model checkpoint to start from ('' = plain all-MiniLM-L6-v2)")
     parser.add_argument("--max-context", type=int, default=MAX_CONTEXT)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    root = data_root(args.data)
-    runs = Path(args.runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out) if args.out else package_models_dir() / MODEL_NAME
-    tok_path = base_model_dir() / "tokenizer.json"
-    tok = load_tokenizer(tok_path)
+    rng, root, runs, out, tok_path, tok = setup(args, MODEL_NAME)
 
     train_rows = read_meld(root / "meld" / "train_sent_emo.csv")
     dev_rows = read_meld(root / "meld" / "dev_sent_emo.csv")
@@ -155,32 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         raise FileNotFoundError(f"--init {init} not found: run `python -m affectlens.train text` "
                                 "first, or pass --init '' to start from all-MiniLM-L6-v2")
     model = build_model(init=init, n_out={"canon7": 7})
-    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    steps_per_epoch = math.ceil(len(tr_ids) / args.batch_size)
-    if args.max_steps:
-        steps_per_epoch = min(steps_per_epoch, args.max_steps)
-    total = steps_per_epoch * args.epochs
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(
-        [{"params": [p for n, p in named if not n.startswith("heads.")], "lr": args.lr},
-         {"params": [p for n, p in named if n.startswith("heads.")], "lr": args.lr * 5}],
-        weight_decay=0.01)
-    warm = max(1, int(0.06 * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
-    start_epoch, best_score, history = 0, -1.0, []
-    last = runs / "last.pt"
-    if args.resume and last.is_file():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        start_epoch, best_score, history = ck["epoch"], ck["best_score"], ck["history"]
-        rng.setstate(ck["rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        print(f"resumed after epoch {start_epoch} (best {best_score:.4f})", flush=True)
-    if args.export_only:
-        start_epoch = args.epochs
+    steps_per_epoch, opt, sched, start_epoch, best_score, history = start(model, args, len(tr_ids), 5, runs, rng)
 
     t_start = time.time()
     for epoch in range(start_epoch, args.epochs):
@@ -190,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         for step, idx in enumerate(batches):
             heads, _ = model(**_batch_tensors([tr_ids[i] for i in idx], [tr_tt[i] for i in idx]))
             loss = torch.nn.functional.cross_entropy(heads["canon7"], torch.from_numpy(tr_y[idx]))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            step_on(loss, model, opt, sched)
             if step % 50 == 0 or step == len(batches) - 1:
                 dt = (time.time() - t0) / (step + 1)
                 print(f"epoch {epoch + 1} step {step + 1}/{len(batches)} loss {loss.item():.4f} "
@@ -206,22 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         history.append({"epoch": epoch + 1, "minutes": (time.time() - t0) / 60, "temperature": temp,
                         **{k: v for k, v in m.items() if not isinstance(v, dict)}})
         print(json.dumps(history[-1]), flush=True)
-        if m["meld_weighted_f1"] > best_score:
-            best_score = m["meld_weighted_f1"]
-            save_checkpoint(runs / "best.pt", model=model.state_dict(), epoch=epoch + 1)
-        save_checkpoint(last, model=model.state_dict(), opt=opt.state_dict(),
-                        sched=sched.state_dict(), epoch=epoch + 1, best_score=best_score,
-                        history=history, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+        best_score = end_epoch(runs, model, opt, sched, rng, epoch + 1, m["meld_weighted_f1"],
+                               best_score, history)
     print(f"training done in {(time.time() - t_start) / 60:.1f} min", flush=True)
 
-    ck = torch.load(runs / "best.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(ck["model"])
-    model.eval()
-    tmp = runs / "export"
-    tmp.mkdir(exist_ok=True)
-    export_onnx(DialogueExport.wrap(model), tmp / "model_fp32.onnx",
-                ["input_ids", "attention_mask", "token_type_ids"], ["logits7"])
-    quantize(tmp / "model_fp32.onnx", tmp / "model_int8.onnx")
+    ck, tmp = export_best(model, runs, DialogueExport, ["input_ids", "attention_mask", "token_type_ids"],
+                          ["logits7"])
     results = {}
     for kind in ("fp32", "int8"):
         logits = onnx_predict(tmp / f"model_{kind}.onnx", dv_ids, types=dv_tt)["logits7"]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import data_root
+from ..evaluate.metrics import expected_calibration_error as ece
 from ..schema import LABELS, to_canonical
 
 MODEL_NAME = "face-cnn"
@@ -122,26 +123,31 @@ def standardize(x):
 
 
 class ExportWrapper:
-    """Builds the exported graph: raw gray pixels -> mean logits of image and mirror."""
+    """Builds the exported graph: raw gray pixels -> mean logits of image and mirror, averaged
+    over one or more networks (a snapshot ensemble)."""
 
     @staticmethod
-    def make(net):
+    def make(nets):
         import torch
         import torch.nn as nn
 
         class _Wrapped(nn.Module):
-            def __init__(self, inner: nn.Module) -> None:
+            def __init__(self, inner: list) -> None:
                 super().__init__()
-                self.inner = inner
+                self.inner = nn.ModuleList(inner)
 
             def forward(self, image: torch.Tensor) -> torch.Tensor:
                 x = standardize(image.float())
                 both = torch.cat([x, torch.flip(x, dims=[3])], dim=0)
-                logits = self.inner(both)
                 n = x.shape[0]
-                return 0.5 * (logits[:n] + logits[n:])
+                total = None
+                for net in self.inner:
+                    logits = net(both)
+                    mean = 0.5 * (logits[:n] + logits[n:])
+                    total = mean if total is None else total + mean
+                return total / len(self.inner)
 
-        return _Wrapped(net).eval()
+        return _Wrapped(nets if isinstance(nets, (list, tuple)) else [nets]).eval()
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -324,19 +330,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(math.exp(res.x))
 
 
-def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error of the top-label confidence (equal-width bins)."""
-    conf = probs.max(1)
-    hit = (probs.argmax(1) == y).astype(float)
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.mean() * abs(hit[m].mean() - conf[m].mean())
-    return float(total)
-
-
 def metrics(probs: np.ndarray, y: np.ndarray) -> dict:
     """Accuracy, unweighted average recall and per-class recall."""
     pred = probs.argmax(1)
@@ -373,9 +366,12 @@ def export(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ck = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
-    net = build_model(ck["width"], ck["dropout"])
-    net.load_state_dict(ck["weights"])
-    wrapped = ExportWrapper.make(net)
+    members = [ck] + [torch.load(p, map_location="cpu", weights_only=False) for p in args.ensemble]
+    nets = []
+    for m in members:
+        nets.append(build_model(m["width"], m["dropout"]))
+        nets[-1].load_state_dict(m["weights"])
+    wrapped = ExportWrapper.make(nets)
     onnx_path = out / "model.onnx"
     dummy = torch.zeros(2, 1, SIZE, SIZE)
     torch.onnx.export(wrapped, (dummy,), str(onnx_path), input_names=["image"],
@@ -387,7 +383,7 @@ def export(args: argparse.Namespace) -> dict:
     logits = np.concatenate([sess.run(None, {"image": xva[i:i + 512].astype(np.float32)[:, None]})[0]
                              for i in range(0, len(xva), 512)])
     # the exported graph must match the torch model
-    ref = _logits(net, xva[:256])
+    ref = np.mean([_logits(n, xva[:256]) for n in nets], axis=0)
     if not np.allclose(ref, logits[:256], atol=1e-3):
         raise RuntimeError("exported ONNX graph disagrees with the torch model")
     temp = fit_temperature(logits, yva)
@@ -410,8 +406,11 @@ def export(args: argparse.Namespace) -> dict:
                   "range": "raw grayscale pixel values 0..255 (any affine scale works: the graph "
                            "standardises each image)", "layout": "NCHW"},
         "output": {"name": "logits", "shape": ["N", 7],
-                   "notes": "mean logits of the image and its mirror (test-time flip); "
-                            "divide by temperature, then softmax"},
+                   "notes": "mean logits of the image and its mirror (test-time flip)"
+                            + (f", averaged over {len(nets)} networks" if len(nets) > 1 else "")
+                            + "; divide by temperature, then softmax"},
+        "ensemble": [{"checkpoint": str(p), "epoch": m["epoch"], "val_acc_tta": m.get("val_acc_tta")}
+                     for p, m in zip([run / "best.pt", *args.ensemble], members)],
         "temperature": temp,
         "valence_arousal": {"method": "probability-weighted per-class circumplex coordinates",
                             "coords": {k: list(v) for k, v in CIRCUMPLEX.items()}},
@@ -419,7 +418,7 @@ def export(args: argparse.Namespace) -> dict:
         "faces_per_second_2_threads": fps,
         "train": {"epochs_done": ck["epoch"], "width": ck["width"], "args": ck["args"],
                   "history": history, "note": args.note,
-                  "params": int(sum(p.numel() for p in net.parameters()))},
+                  "params": int(sum(p.numel() for n in nets for p in n.parameters()))},
         "sha256": sha,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -436,6 +435,11 @@ def model_card(meta: dict) -> str:
     coords = "\n".join(f"| {k} | {a:+.1f} | {b:+.1f} |" for k, (a, b) in
                        meta["valence_arousal"]["coords"].items())
     tr = meta["train"]
+    ens = meta.get("ensemble", [])
+    members = "" if len(ens) < 2 else (
+        "\n\nSnapshot ensemble: the exported graph averages the logits of these checkpoints\n"
+        "(`--export-only --ensemble OTHER_BEST_PT ...`):\n\n| checkpoint | epoch | val acc (flip) |\n|---|---|---|\n"
+        + "\n".join(f"| `{m['checkpoint']}` | {m['epoch']} | {m['val_acc_tta']:.4f} |" for m in ens))
     curve = "\n".join(f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_acc_ema_tta']:.4f} | "
                       f"{h['val_acc_tta']:.4f} | {h['lr']:.2e} |" for h in tr.get("history", []))
     return f"""# face-cnn — facial expression classifier (7 canonical classes)
@@ -463,7 +467,7 @@ rotation ±15°, scale 0.85–1.15, shift ±10 %, gamma/contrast/brightness, Gau
 random erasing; label smoothing {tr['args']['label_smoothing']}; AdamW (lr {tr['args']['lr']},
 weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
 ({tr['args']['ema']}); batch {tr['args']['batch_size']}. Weights exported from epoch
-{tr['epochs_done']}.
+{tr['epochs_done']}.{members}
 
 ## Input / output
 - Input `image`: float32 `N×1×48×48`, raw grayscale pixels 0..255 of a face crop (eyes
@@ -524,6 +528,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue from run-dir/last.pt")
     ap.add_argument("--export-only", action="store_true", help="only export run-dir/best.pt")
+    ap.add_argument("--ensemble", nargs="*", default=[], metavar="BEST_PT",
+                    help="more best.pt checkpoints whose logits are averaged with run-dir/best.pt in the exported graph")
     ap.add_argument("--no-export", action="store_true", help="train without exporting")
     ap.add_argument("--note", default="", help="free text about this run for the model card")
     ap.add_argument("--limit", type=int, default=None, help="images per class (smoke tests)")

@@ -41,6 +41,7 @@ def parse_args(argv):
     ap.add_argument("--runs", default="runs", help="where the voice recipe left oof.npz; caches go to RUNS/fusion")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--pairs-per-clip", type=int, default=2, help="incongruent faces drawn per voice clip")
+    ap.add_argument("--faces-per-clip", type=int, default=5, help="congruent faces drawn per voice clip")
     ap.add_argument("--limit", type=int, help="use only the first N clips/images (smoke tests)")
     ap.add_argument("--no-asr", action="store_true", help="skip the ASR text modality")
     ap.add_argument("--seed", type=int, default=0)
@@ -105,8 +106,10 @@ def text_estimates(paths: list[Path], cache: Path) -> list[Estimate | None]:
     return text.analyze_batch(inputs)
 
 
-def build(face, voice, text, voice_idx, face_idx, rng, pairs_per_clip):
-    """Samples for the fusion fit and pairs for the conflict model."""
+def build(face, voice, text, voice_idx, face_idx, rng, pairs_per_clip, faces_per_clip=1):
+    """Samples for the fusion fit and pairs for the conflict model: per voice clip,
+    ``faces_per_clip`` congruent faces (each a face + voice and, with words, a face + voice + words
+    sample and a congruent pair), one voice + words sample, and ``pairs_per_clip`` incongruent pairs."""
     face_paths, face_y, face_est = face
     by_label = {k: [i for i in face_idx if face_y[i] == k and face_est[i] is not None] for k in range(len(LABELS))}
     _, voice_y, _, voice_est = voice
@@ -115,15 +118,16 @@ def build(face, voice, text, voice_idx, face_idx, rng, pairs_per_clip):
         y = voice_y[v]
         if not by_label[y]:
             continue
-        f = int(rng.choice(by_label[y]))
         t = text[v] if text else None
-        ests = {"face": face_est[f], "voice": voice_est[v]}
-        samples.append((dict(ests), y))
-        samples.append(({"voice": voice_est[v], **({"text": t} if t else {})}, y))
         if t is not None:
-            samples.append(({**ests, "text": t}, y))
-        pairs.append((face_est[f], voice_est[v], False))
-        rows.append((face_paths[f], v, y, y))
+            samples.append(({"voice": voice_est[v], "text": t}, y))
+        for f in rng.choice(by_label[y], size=min(faces_per_clip, len(by_label[y])), replace=False):
+            ests = {"face": face_est[int(f)], "voice": voice_est[v]}
+            samples.append((ests, y))
+            if t is not None:
+                samples.append(({**ests, "text": t}, y))
+            pairs.append((face_est[int(f)], voice_est[v], False))
+            rows.append((face_paths[int(f)], v, y, y))
         others = [k for k in range(len(LABELS)) if k != y and by_label[k]]
         for k in rng.choice(others, size=min(pairs_per_clip, len(others)), replace=False):
             g = int(rng.choice(by_label[int(k)]))
@@ -176,6 +180,55 @@ def write_manifest(path: Path, rows, voice_paths) -> None:
             w.writerow([face_path, voice_paths[v], "", LABELS[fy], LABELS[vy], LABELS[vy] if fy == vy else ""])
 
 
+def model_card(params: FusionParams, val: dict, n_samples: int, n_pairs: int) -> str:
+    """MODEL_CARD.md of the learned fusion."""
+    f = lambda k: f"{val[k]:.3f}" if k in val else "–"  # noqa: E731
+    weights = ", ".join(f"{m} {w}" for m, w in params.meta["weights_at_typical"].items())
+    return f"""# fusion-lr — reliability-weighted late fusion and face–voice conflict model
+
+Numbers, not a network: per modality a class bias ``b_m``, a base weight ``a_m`` and
+reliability coefficients ``c_m`` (see `affectlens/fusion/learned.py`):
+``logits = Σ_m b_m + softplus(a_m + c_m · q_m) · log p_m`` over the modalities that take
+part (text whose top label is neutral sits out; a lone modality passes through unchanged),
+plus a logistic conflict model on 55 disagreement features of the face and voice estimates.
+
+## Data and licence
+Validation material only, never the data the modality models were trained on:
+- faces: FER2013 `val` (PublicTest) crops through the shipped face model (research use);
+- voices: RAVDESS actors 01–20 as out-of-fold predictions of the voice recipe
+  (CC BY-NC-SA 4.0: these parameters are derived from it, so non-commercial, share-alike);
+- words: the shipped text model on faster-whisper tiny.en transcripts of the same clips.
+Congruent (same label) and incongruent face × voice pairs are drawn per clip; fitted on
+{n_samples} fusion samples and {n_pairs} conflict pairs, class-balanced.
+
+## Recipe
+```
+python -m affectlens.train voice --data DIR     # writes runs/voice/oof.npz
+python -m affectlens.train fusion --data DIR
+```
+
+## Validation (fit on actors 01–10 + even FER images, scored on actors 11–20 + odd images)
+| | UAR | ECE |
+|---|---|---|
+| face only | {f("face_uar")} | {f("face_ece")} |
+| voice only | {f("voice_uar")} | {f("voice_ece")} |
+| **fused face + voice + words** | **{f("fused_uar")}** | **{f("fused_ece")}** |
+| voice + ASR words, fused | {f("voice_text_fused_uar")} | |
+| voice only, same rows | {f("voice_only_uar_same_rows")} | |
+
+Conflict detection (labels differ, incongruent vs congruent pairs): AUROC **{f("conflict_auroc")}**.
+Typical weights after the fit: {weights}.
+
+## Limits
+- Trained on pairs of *different people's* face and voice (no audiovisual corpus with
+  separate face and voice labels is available here): it learns how reliable each model is,
+  not how one person's face and voice co-vary.
+- Acted speech with fixed neutral sentences; natural conversation differs.
+- The conflict model was fitted on face–voice pairs; for other pairs the pipeline applies the
+  same model to those two estimates.
+"""
+
+
 def main(argv=None) -> int:
     args = parse_args(argv or [])
     root = data_root(args.data)
@@ -195,13 +248,13 @@ def main(argv=None) -> int:
     v_val = list(np.flatnonzero(actors > 10))
     f_train = list(range(0, len(face[0]), 2))
     f_val = list(range(1, len(face[0]), 2))
-    tr_s, tr_p, _ = build(face, voice, text, v_train, f_train, rng, args.pairs_per_clip)
-    va_s, va_p, va_rows = build(face, voice, text, v_val, f_val, rng, args.pairs_per_clip)
+    tr_s, tr_p, _ = build(face, voice, text, v_train, f_train, rng, args.pairs_per_clip, args.faces_per_clip)
+    va_s, va_p, va_rows = build(face, voice, text, v_val, f_val, rng, args.pairs_per_clip, args.faces_per_clip)
     held = fit_all(tr_s, tr_p)
     val = scores(held, va_s, va_p)
     print("validation (actors 11-20, odd FER val images):", json.dumps({k: round(v, 4) for k, v in val.items()}))
     all_s, all_p, all_rows = build(face, voice, text, list(range(len(voice[1]))), list(range(len(face[0]))), rng,
-                                   args.pairs_per_clip)
+                                   args.pairs_per_clip, args.faces_per_clip)
     final = fit_all(all_s, all_p)
     final.meta.update({"val_metrics": val, "n_samples": len(all_s), "n_pairs": len(all_p),
                        "recipe": "python -m affectlens.train fusion --data DIR",
@@ -212,6 +265,7 @@ def main(argv=None) -> int:
     (out / "meta.json").write_text(json.dumps({"name": "fusion-lr", "val_metrics": val,
                                                "modalities": list(final.a), "manifest": "runs/fusion/av_val_manifest.csv"},
                                               indent=1))
+    (out / "MODEL_CARD.md").write_text(model_card(final, val, len(all_s), len(all_p)))
     write_manifest(runs / "fusion" / "av_val_manifest.csv", va_rows, voice[0])
     print(f"wrote {out}/fusion.json and {runs}/fusion/av_val_manifest.csv")
     return 0

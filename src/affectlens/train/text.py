@@ -26,7 +26,7 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -313,6 +313,111 @@ def save_checkpoint(path: Path, **state) -> None:
     tmp.replace(path)
 
 
+def setup(args, model_name: str):
+    """Threads and seeds from ``args``; ``(rng, corpus root, runs dir, output dir, tokenizer
+    path, tokenizer)`` for a recipe writing ``model_name``."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    root = data_root(args.data)
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else package_models_dir() / model_name
+    tok_path = base_model_dir() / "tokenizer.json"
+    return random.Random(args.seed), root, runs, out, tok_path, load_tokenizer(tok_path)
+
+
+def start(model, args, n_train: int, head_mult: float, runs: Path, rng: random.Random):
+    """Optimizer and schedule for ``args.epochs`` epochs over ``n_train`` examples, resumed from
+    ``runs/last.pt`` with ``--resume``: ``(steps per epoch, opt, sched, first epoch, best score,
+    history)``; with ``--export-only`` the first epoch is past the last."""
+    steps_per_epoch = math.ceil(n_train / args.batch_size)
+    if args.max_steps:
+        steps_per_epoch = min(steps_per_epoch, args.max_steps)
+    opt, sched = optimizer(model, args.lr, head_mult, steps_per_epoch * args.epochs)
+    first, best, history = 0, -1.0, []
+    if args.resume:
+        first, best, history = resume(runs / "last.pt", model, opt, sched, rng)
+    if args.export_only:
+        first = args.epochs
+    return steps_per_epoch, opt, sched, first, best, history
+
+
+def step_on(loss, model, opt, sched) -> None:
+    """One optimizer step on ``loss`` with gradient-norm clipping at 1."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+
+
+def export_best(model, runs: Path, export_cls, inputs: Sequence[str], outputs: Sequence[str]):
+    """Load ``runs/best.pt`` into ``model``, export it through ``export_cls.wrap`` to
+    ``runs/export/model_fp32.onnx`` and quantize to ``model_int8.onnx``: ``(checkpoint, dir)``."""
+    import torch
+
+    ck = torch.load(runs / "best.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    tmp = runs / "export"
+    tmp.mkdir(exist_ok=True)
+    export_onnx(export_cls.wrap(model), tmp / "model_fp32.onnx", inputs, outputs)
+    quantize(tmp / "model_fp32.onnx", tmp / "model_int8.onnx")
+    return ck, tmp
+
+
+def optimizer(model, lr: float, head_mult: float, total: int):
+    """AdamW over the trainable parameters (heads at ``lr * head_mult``; word embeddings frozen:
+    a third of the parameters, little gain, much optimizer time) with a linear warm-up over 6 %
+    of ``total`` steps, then linear decay to zero."""
+    import torch
+
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(
+        [{"params": [p for n, p in named if not n.startswith("heads.")], "lr": lr},
+         {"params": [p for n, p in named if n.startswith("heads.")], "lr": lr * head_mult}],
+        weight_decay=0.01)
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    return opt, sched
+
+
+def resume(last: Path, model, opt, sched, rng: random.Random) -> tuple[int, float, list]:
+    """Restore ``last.pt`` into the given objects; ``(epochs done, best score, history)``."""
+    import torch
+
+    if not last.is_file():
+        return 0, -1.0, []
+    ck = torch.load(last, map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["opt"])
+    sched.load_state_dict(ck["sched"])
+    rng.setstate(ck["rng"])
+    torch.set_rng_state(ck["torch_rng"])
+    print(f"resumed after epoch {ck['epoch']} (best score {ck['best_score']:.4f})", flush=True)
+    return ck["epoch"], ck["best_score"], ck["history"]
+
+
+def end_epoch(runs: Path, model, opt, sched, rng: random.Random, epoch: int, score: float,
+              best: float, history: list) -> float:
+    """Save ``best.pt`` when ``score`` beats ``best`` and always ``last.pt``; the new best."""
+    import torch
+
+    if score > best:
+        best = score
+        save_checkpoint(runs / "best.pt", model=model.state_dict(), epoch=epoch)
+    save_checkpoint(runs / "last.pt", model=model.state_dict(), opt=opt.state_dict(),
+                    sched=sched.state_dict(), epoch=epoch, best_score=best,
+                    history=history, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+    return best
+
+
 def make_parser(recipe: str, default_epochs: int, default_lr: float,
                 default_batch: int, doc: str) -> argparse.ArgumentParser:
     """Options shared by the text and dialogue recipes."""
@@ -338,15 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     args = make_parser("text", 1, 1e-4, 32, __doc__).parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    root = data_root(args.data)
-    runs = Path(args.runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out) if args.out else package_models_dir() / MODEL_NAME
-    tok_path = base_model_dir() / "tokenizer.json"
-    tok = load_tokenizer(tok_path)
+    rng, root, runs, out, tok_path, tok = setup(args, MODEL_NAME)
 
     # data
     tr_x, tr_y = read_goemotions(root / "goemotions" / "train.tsv")
@@ -369,34 +466,8 @@ def main(argv: list[str] | None = None) -> int:
           f"dev {len(eb_dv_ids)}", flush=True)
 
     model = build_model(n_out={"go28": 28, "canon7": 7, "vad": 3}, vad_stats=(vad_mean, vad_std))
-    # frozen word embeddings: a third of the parameters, little gain, much optimizer time
-    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     eb_bs = max(4, args.batch_size // 5)
-    steps_per_epoch = math.ceil(len(tr_ids) / args.batch_size)
-    if args.max_steps:
-        steps_per_epoch = min(steps_per_epoch, args.max_steps)
-    total = steps_per_epoch * args.epochs
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    head_params = [p for n, p in named if n.startswith("heads.")]
-    enc_params = [p for n, p in named if not n.startswith("heads.")]
-    opt = torch.optim.AdamW([{"params": enc_params, "lr": args.lr},
-                             {"params": head_params, "lr": args.lr * 10}], weight_decay=0.01)
-    warm = max(1, int(0.06 * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
-    start_epoch, best_score, history = 0, -1.0, []
-    last = runs / "last.pt"
-    if args.resume and last.is_file():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        start_epoch, best_score, history = ck["epoch"], ck["best_score"], ck["history"]
-        rng.setstate(ck["rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        print(f"resumed after epoch {start_epoch} (best score {best_score:.4f})", flush=True)
-    if args.export_only:
-        start_epoch = args.epochs
+    steps_per_epoch, opt, sched, start_epoch, best_score, history = start(model, args, len(tr_ids), 10, runs, rng)
 
     bce = torch.nn.BCEWithLogitsLoss()
     t_start = time.time()
@@ -420,11 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             loss_c7 = -(c7 * torch.log_softmax(heads["canon7"][:n], -1)).sum(-1).mean()
             loss_vad = torch.nn.functional.mse_loss(heads["vad"][n:], zv)
             loss = loss_go * 4.0 + loss_c7 + 0.5 * loss_vad
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            step_on(loss, model, opt, sched)
             seen += 1
             if step % 50 == 0 or step == len(batches) - 1:
                 dt = (time.time() - t0) / seen
@@ -443,23 +510,12 @@ def main(argv: list[str] | None = None) -> int:
         history.append({"epoch": epoch + 1, "score": score, "minutes": (time.time() - t0) / 60,
                         **{k: v for k, v in m.items() if not isinstance(v, dict)}})
         print(json.dumps(history[-1]), flush=True)
-        if score > best_score:
-            best_score = score
-            save_checkpoint(runs / "best.pt", model=model.state_dict(), epoch=epoch + 1)
-        save_checkpoint(last, model=model.state_dict(), opt=opt.state_dict(),
-                        sched=sched.state_dict(), epoch=epoch + 1, best_score=best_score,
-                        history=history, rng=rng.getstate(), torch_rng=torch.get_rng_state())
+        best_score = end_epoch(runs, model, opt, sched, rng, epoch + 1, score, best_score, history)
     print(f"training done in {(time.time() - t_start) / 60:.1f} min", flush=True)
 
     # calibrate the best epoch on dev, export, quantize
-    ck = torch.load(runs / "best.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(ck["model"])
-    model.eval()
-    tmp = runs / "export"
-    tmp.mkdir(exist_ok=True)
-    export_onnx(TextExport.wrap(model), tmp / "model_fp32.onnx", ["input_ids", "attention_mask"],
-                ["logits28", "logits7", "vad3", "embedding"])
-    quantize(tmp / "model_fp32.onnx", tmp / "model_int8.onnx")
+    ck, tmp = export_best(model, runs, TextExport, ["input_ids", "attention_mask"],
+                          ["logits28", "logits7", "vad3", "embedding"])
     results = {}
     for kind in ("fp32", "int8"):
         res = onnx_predict(tmp / f"model_{kind}.onnx", dv_ids + eb_dv_ids)

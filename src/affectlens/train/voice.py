@@ -29,7 +29,7 @@ import numpy as np
 from ..analyzers import file_sha256
 from ..config import data_root
 from ..voice import corpora, export, features, prosody, whisper_np
-from ..voice.corpora import CORPUS_LABELS, FINE_LABELS
+from ..voice.corpora import CORPUS_LABELS, FINE_LABELS, corpus_metrics
 
 MODEL_NAME = "voice-whisper-tiny"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / MODEL_NAME
@@ -211,43 +211,6 @@ def softmax(z: np.ndarray, t: float = 1.0) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
-
-
-def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error with equal-width confidence bins."""
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.mean() * abs(conf[m].mean() - correct[m].mean())
-    return float(total)
-
-
-def corpus_metrics(P: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
-    """Per corpus: renormalise over its labels, argmax -> accuracy, UAR, macro F1, ECE, per-class recall."""
-    out = {}
-    for c, labs in CORPUS_LABELS.items():
-        m = corpus == c
-        if not m.any():
-            continue
-        idx = np.array([FINE_LABELS.index(lab) for lab in labs])
-        p = P[m][:, idx]
-        p = p / p.sum(axis=1, keepdims=True)
-        pred = idx[p.argmax(axis=1)]
-        yt = y[m]
-        recall, f1 = {}, []
-        for j, lab in zip(idx, labs):
-            tp = np.sum((pred == j) & (yt == j))
-            rec = tp / max(1, np.sum(yt == j))
-            prec = tp / max(1, np.sum(pred == j))
-            recall[lab] = round(float(rec), 4)
-            f1.append(0.0 if tp == 0 else 2 * prec * rec / (prec + rec))
-        out[c] = {"n": int(m.sum()), "uar": round(float(np.mean(list(recall.values()))), 4),
-                  "accuracy": round(float(np.mean(pred == yt)), 4),
-                  "macro_f1": round(float(np.mean(f1)), 4),
-                  "ece": round(ece(p.max(axis=1), pred == yt), 4), "recall": recall}
-    return out
 
 
 def fit_temperature(logp: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> float:

@@ -17,26 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from . import corpora, features
-from .corpora import CORPUS_LABELS, FINE_LABELS
+from .corpora import FINE_LABELS
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "voice-whisper-tiny"
 
 
 def _corpus_scores(scores: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
-    """UAR and accuracy per corpus, argmax restricted to the corpus' labels."""
-    out = {}
-    for c, labs in CORPUS_LABELS.items():
-        m = corpus == c
-        if not m.any():
-            continue
-        idx = np.array([FINE_LABELS.index(lab) for lab in labs])
-        pred = idx[scores[m][:, idx].argmax(axis=1)]
-        yt = y[m]
-        present = [j for j in idx if (yt == j).any()]
-        out[c] = {"n": int(m.sum()),
-                  "uar": round(float(np.mean([np.mean(pred[yt == j] == j) for j in present])), 4),
-                  "accuracy": round(float(np.mean(pred == yt)), 4)}
-    return out
+    """UAR and accuracy per corpus, argmax restricted to the corpus' labels (``scores`` may be
+    probabilities or decision values: a softmax keeps each row's order)."""
+    z = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    per = corpora.corpus_metrics(p / p.sum(axis=1, keepdims=True), y, corpus)
+    return {c: {k: m[k] for k in ("n", "uar", "accuracy")} for c, m in per.items()}
 
 
 def _ours_features(items: list[corpora.Item]) -> tuple[np.ndarray, float, float]:

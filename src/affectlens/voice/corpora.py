@@ -78,3 +78,31 @@ def load_audio(path: str | Path, sr: int = 16000) -> np.ndarray:
     if file_sr != sr:
         raise ValueError(f"{path}: expected {sr} Hz, got {file_sr} Hz")
     return x.mean(axis=1)
+
+
+def corpus_metrics(P: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
+    """Per corpus: renormalise over its labels, argmax -> accuracy, UAR, macro F1, ECE, per-class recall."""
+    from ..evaluate.metrics import expected_calibration_error
+
+    out = {}
+    for c, labs in CORPUS_LABELS.items():
+        m = corpus == c
+        if not m.any():
+            continue
+        idx = np.array([FINE_LABELS.index(lab) for lab in labs])
+        p = P[m][:, idx]
+        p = p / p.sum(axis=1, keepdims=True)
+        pred = idx[p.argmax(axis=1)]
+        yt = y[m]
+        recall, f1 = {}, []
+        for j, lab in zip(idx, labs):
+            tp = np.sum((pred == j) & (yt == j))
+            rec = tp / max(1, np.sum(yt == j))
+            prec = tp / max(1, np.sum(pred == j))
+            recall[lab] = round(float(rec), 4)
+            f1.append(0.0 if tp == 0 else 2 * prec * rec / (prec + rec))
+        out[c] = {"n": int(m.sum()), "uar": round(float(np.mean(list(recall.values()))), 4),
+                  "accuracy": round(float(np.mean(pred == yt)), 4),
+                  "macro_f1": round(float(np.mean(f1)), 4),
+                  "ece": round(expected_calibration_error(p, np.array([list(idx).index(v) for v in yt])), 4), "recall": recall}
+    return out

@@ -86,7 +86,6 @@ def build_encoder(weights: dict[str, np.ndarray], layers: tuple[int, ...], out_p
     fp16 : bool
         Store weights as float16 (half the file; no int8 quantisation possible then).
     """
-    import onnx
     from onnx import TensorProto, helper
 
     w = weights
@@ -148,13 +147,7 @@ def build_encoder(weights: dict[str, np.ndarray], layers: tuple[int, ...], out_p
          helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, "states"])],
         [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [1, 2 * d * len(layers)])],
         g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="affectlens")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    out_path = Path(out_path)
-    onnx.save(model, str(out_path))
-    return out_path
+    return _save(graph, out_path)
 
 
 def build_head(mean: np.ndarray, std: np.ndarray, members: list[dict], out_path: str | Path) -> Path:
@@ -169,7 +162,6 @@ def build_head(mean: np.ndarray, std: np.ndarray, members: list[dict], out_path:
         layers. The output is the mean of the members' log-softmax.
     out_path : path
     """
-    import onnx
     from onnx import TensorProto, helper
 
     g = _G()
@@ -193,6 +185,14 @@ def build_head(mean: np.ndarray, std: np.ndarray, members: list[dict], out_path:
         g.nodes, "voice_head",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", len(mean)])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_out])], g.inits)
+    return _save(graph, out_path)
+
+
+def _save(graph, out_path: str | Path) -> Path:
+    """Check ``graph`` as an opset-``OPSET`` model and write it to ``out_path``."""
+    import onnx
+    from onnx import helper
+
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="affectlens")
     model.ir_version = 8
