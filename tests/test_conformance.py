@@ -70,8 +70,8 @@ def test_analyzer_contract(key):
         _check(est, analyzer, inp)
     single = analyzer.analyze(real[0])
     assert single is not None
-    # int8 dynamic quantization scales activations per batch: a text may move in the third decimal
-    np.testing.assert_allclose([single.probs[k] for k in LABELS], [results[0].probs[k] for k in LABELS], atol=3e-2)
+    # an estimate never depends on what else was in the batch
+    np.testing.assert_allclose([single.probs[k] for k in LABELS], [results[0].probs[k] for k in LABELS], atol=1e-4)
     meta = analyzer.meta()
     assert meta, f"{analyzer.model_dir}/meta.json missing"
     assert (analyzer.model_dir / "MODEL_CARD.md").is_file()

@@ -8,6 +8,7 @@ memory stays flat in input length.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -121,25 +122,24 @@ def _analyze(p: Path, opts: Options) -> Analysis:
         return _run(info, [segment.Span(0.0, 0.0, "image")],
                     lambda needs: iter([SegmentInput(0.0, 0.0, frames=frames)]), opts, words_from=None)
     words = transcript.load_transcript(opts.transcript) if opts.transcript else None
-    speech = None
-    if info.has_audio:
-        speech = _vad(p)
-    duration = info.duration or _measure_duration(p, info)
-    plan = segment.plan(duration, speech, window_s=opts.window_s)
-    return _run(info, plan, lambda needs: _stream_segments(p, info, plan, opts, words, needs), opts,
-                words_from="transcript" if words else None)
+    with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool:
+        speech, audio_s = None, None
+        if info.has_audio:  # one decode: VAD reads the stream while it is spooled to disk
+            speech = _vad(decode.spool(decode.iter_audio(p), spool))
+            audio_s = spool.tell() / 2 / decode.SAMPLE_RATE
+        duration = info.duration or audio_s or _measure_duration(p, info)
+        plan = segment.plan(duration, speech, window_s=opts.window_s)
+        return _run(info, plan, lambda needs: _stream_segments(p, info, plan, opts, words, needs, spool), opts,
+                    words_from="transcript" if words else None)
 
 
-def _vad(path: Path) -> list[tuple[float, float]]:
+def _vad(chunks: Iterable[np.ndarray]) -> list[tuple[float, float]]:
     from .voice.vad import speech_spans
 
-    return speech_spans(decode.iter_audio(path))
+    return speech_spans(chunks)
 
 
 def _measure_duration(path: Path, info: MediaInfo) -> float:
-    if info.has_audio:
-        n = sum(c.size for c in decode.iter_audio(path))
-        return n / decode.SAMPLE_RATE
     last = 0.0
     for t, _ in decode.iter_frames(path, fps=1.0):
         last = t
@@ -147,11 +147,12 @@ def _measure_duration(path: Path, info: MediaInfo) -> float:
 
 
 def _stream_segments(path: Path, info: MediaInfo, plan: list[segment.Span], opts: Options,
-                     words: list[Word] | None, needs: set[str]) -> Iterator[SegmentInput]:
-    """Segment inputs in plan order, decoding only the streams the analyzers ``needs``."""
+                     words: list[Word] | None, needs: set[str], spool) -> Iterator[SegmentInput]:
+    """Segment inputs in plan order, decoding only the streams the analyzers ``needs``
+    (audio is read back from the ``spool`` the VAD pass wrote)."""
     want_video = info.has_video and "video" in needs
     want_audio = info.has_audio and "audio" in needs
-    audio = _AudioCursor(decode.iter_audio(path)) if want_audio else None
+    audio = _AudioCursor(decode.read_spool(spool)) if want_audio else None
     frames = _FrameCursor(decode.iter_frames(path, fps=opts.fps)) if want_video else None
     for span in plan:
         inp = SegmentInput(span.t0, span.t1)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..analyzers import ModelUnavailable
+from ..config import native_stderr_silenced
 from . import geometry
 
 #: side (px) of the upscaled crop meshed around a small face
@@ -90,6 +91,7 @@ class FaceTracker:
         self._mesh = None
         self._detector = None
         self._crop_mesh = None
+        self._started: set[int] = set()
         self._ids = itertools.count(1)
         self._tracks: list[_Track] = []
         self._last_time: float | None = None
@@ -102,10 +104,21 @@ class FaceTracker:
                 import mediapipe as mp
             except ImportError as exc:  # pragma: no cover - depends on the extra
                 raise ModelUnavailable(f"no face detector: mediapipe is not installed ({exc})") from exc
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=False, max_num_faces=self.max_faces, refine_landmarks=False,
-                min_detection_confidence=0.5, min_tracking_confidence=0.5)
+            with native_stderr_silenced():
+                self._mesh = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=False, max_num_faces=self.max_faces, refine_landmarks=False,
+                    min_detection_confidence=0.5, min_tracking_confidence=0.5)
         return self._mesh
+
+    def _run(self, solution, rgb: np.ndarray):
+        """``solution.process(rgb)``; the first call of each solution with native logging silenced
+        (TFLite announces its delegates then)."""
+        if id(solution) in self._started:
+            return solution.process(rgb)
+        with native_stderr_silenced():
+            out = solution.process(rgb)
+        self._started.add(id(solution))
+        return out
 
     def _small_faces(self, rgb: np.ndarray) -> list[np.ndarray]:
         """Landmarks (frame pixels) of faces found by the full-range detector."""
@@ -113,14 +126,15 @@ class FaceTracker:
         import mediapipe as mp
 
         if self._detector is None:
-            self._detector = mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=0.5)
-            self._crop_mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=False,
-                min_detection_confidence=0.5)
+            with native_stderr_silenced():
+                self._detector = mp.solutions.face_detection.FaceDetection(
+                    model_selection=1, min_detection_confidence=0.5)
+                self._crop_mesh = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+                    min_detection_confidence=0.5)
         h, w = rgb.shape[:2]
         out = []
-        for det in (self._detector.process(rgb).detections or [])[: self.max_faces]:
+        for det in (self._run(self._detector, rgb).detections or [])[: self.max_faces]:
             bb = det.location_data.relative_bounding_box
             cx, cy = (bb.xmin + bb.width / 2) * w, (bb.ymin + bb.height / 2) * h
             side = 2.0 * max(bb.width * w, bb.height * h, 1.0)
@@ -128,7 +142,7 @@ class FaceTracker:
             m = np.array([[s, 0, CROP / 2 - s * cx], [0, s, CROP / 2 - s * cy]])
             crop = cv2.warpAffine(rgb, m, (CROP, CROP), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT)
-            res = self._crop_mesh.process(crop)
+            res = self._run(self._crop_mesh, crop)
             if not res.multi_face_landmarks:
                 continue
             pts = np.array([(p.x * CROP, p.y * CROP, p.z * CROP)
@@ -172,7 +186,7 @@ class FaceTracker:
             self.reset()
         self._last_time, self._shape = time, rgb.shape
         h, w = rgb.shape[:2]
-        result = self._get_mesh().process(rgb)
+        result = self._run(self._get_mesh(), rgb)
         pts_all = [np.array([(p.x * w, p.y * h, p.z * w) for p in f.landmark], dtype=np.float64)
                    for f in (result.multi_face_landmarks or [])]
         if not pts_all and self.small_faces:

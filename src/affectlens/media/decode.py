@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -155,6 +155,23 @@ def iter_audio(path: str | os.PathLike, chunk_s: float = 10.0) -> Iterator[np.nd
             tail = np.concatenate(pending)
             if tail.size:
                 yield tail
+
+
+def spool(chunks: Iterable[np.ndarray], file) -> Iterator[np.ndarray]:
+    """Pass ``chunks`` through while appending them to the binary ``file`` as 16-bit PCM,
+    so a second pass can read the audio back (``read_spool``) without decoding it again."""
+    for chunk in chunks:
+        file.write((np.clip(chunk, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes())
+        yield chunk
+
+
+def read_spool(file, chunk_s: float = 10.0) -> Iterator[np.ndarray]:
+    """Read back what ``spool`` wrote, as float32 chunks of ``chunk_s`` seconds."""
+    file.flush()
+    file.seek(0)
+    size = int(chunk_s * SAMPLE_RATE) * 2
+    while block := file.read(size):
+        yield np.frombuffer(block, dtype="<i2").astype(np.float32) / 32767.0
 
 
 def iter_frames(path: str | os.PathLike, fps: float = 5.0,

@@ -559,9 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def onnx_predict(path: Path, seqs: list[list[int]], batch_size: int = 128,
+def onnx_predict(path: Path, seqs: list[list[int]], batch_size: int = 1,
                  types: list[list[int]] | None = None) -> dict[str, np.ndarray]:
-    """Run an exported graph over encoded sequences with onnxruntime (length-sorted)."""
+    """Run an exported graph over encoded sequences with onnxruntime, one at a time by default
+    like the analyzers (the int8 graph quantizes activations per pass)."""
     from ..config import onnx_session
 
     sess = onnx_session(path)
