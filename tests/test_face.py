@@ -171,3 +171,12 @@ def test_bench_runs_both(tmp_path):
     for name in ("face-cnn", "fer-mini-xception", "fer-mini-xception-tflite-int8"):
         sys_ = res["systems"][name]
         assert 0.0 <= sys_["accuracy"] <= 1.0 and sys_["faces_per_s"] > 0, sys_
+
+
+def test_compound_expression_only_when_two_emotions_share_the_evidence():
+    from affectlens.face.analyzer import compound
+
+    p = np.array([0.05, 0.45, 0.02, 0.02, 0.03, 0.03, 0.40])  # happy + surprised
+    assert compound(p) == ["happily surprised"]
+    assert compound(np.array([0.40, 0.45, 0.02, 0.02, 0.03, 0.03, 0.05])) == []  # neutral is no part
+    assert compound(np.array([0.05, 0.70, 0.02, 0.02, 0.03, 0.03, 0.15])) == []  # one clear emotion

@@ -257,11 +257,11 @@ def cmd_bench(args) -> int:
 
     data = _resolve_data(args.data, args.data_root) if args.data else data_root(args.data_root)
     try:
-        result = run(args.task, data, limit=args.limit)
+        result = run(args.task, data, limit=args.limit, video=Path(args.video) if args.video else None)
     except ModelUnavailable as exc:
         _fail(str(exc))
         return 3
-    except (InputError, RuntimeError) as exc:
+    except (InputError, RuntimeError, FileNotFoundError, ValueError) as exc:
         _fail(f"bench {args.task}: {exc}")
         return 1
     if args.json:
@@ -329,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("data", nargs="?", help="corpus file or folder")
     b.add_argument("--limit", type=int)
     b.add_argument("--json", help="write the comparison JSON here")
+    b.add_argument("--video", help="face: also time the whole face path on this clip (frames/s)")
     b.add_argument("--data-root")
     b.set_defaults(func=cmd_bench)
 

@@ -195,8 +195,9 @@ def voice(data: Path, limit: int | None = None) -> dict:
                       "x_realtime: seconds of audio per second of feature extraction + prediction"]}
 
 
-def run(task: str, data: Path, limit: int | None = None) -> dict:
-    """Run the bench for ``task`` and print its tables."""
+def run(task: str, data: Path, limit: int | None = None, video: Path | None = None) -> dict:
+    """Run the bench for ``task`` and print its tables (``video``: a clip for the face path's
+    frames per second)."""
     if task == "text":
         result = text(data, limit)
         print_table(result, ["accuracy", "macro_f1", "uar"])
@@ -207,9 +208,19 @@ def run(task: str, data: Path, limit: int | None = None) -> dict:
         from ..face import bench as fb
 
         res = fb.run(data, cropped=True, limit=limit)
-        rows = [{"system": name, "accuracy": r["accuracy"], "uar": r["uar"], "items_per_s": r["faces_per_s"]}
-                for name, r in res["systems"].items()]
-        result = {"task": "face", "data": str(res["data"]), "n": res["n"], "machine": machine(), "rows": rows, "raw": res}
+        rows, notes = [], ["items_per_s: face crops per second (preprocessing + inference, 2 threads)"]
+        for name, r in res["systems"].items():
+            if "error" in r:
+                notes.append(f"{name}: {r['error']}")
+                continue
+            rows.append({"system": name, "accuracy": r["accuracy"], "uar": r["uar"], "items_per_s": r["faces_per_s"]})
+        result = {"task": "face", "data": str(res["data"]), "n": res["n"], "machine": machine(), "rows": rows,
+                  "raw": res, "notes": notes}
+        if video is not None:
+            v = fb.video_fps(video)
+            result["video"] = v
+            notes.append(f"video path (detect + mesh + track + align + classify + cues) on {Path(video).name}, "
+                         f"{v['width']}x{v['height']}: {v['frames_per_s']:.1f} frames/s over {v['frames']} frames")
         print_table(result, ["accuracy", "uar"])
         return result
     if task == "voice":

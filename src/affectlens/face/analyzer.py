@@ -19,10 +19,40 @@ from typing import Iterable
 import numpy as np
 
 from ..analyzers import Analyzer, SegmentInput, build_estimate, register
-from ..schema import Cue, Estimate
+from ..schema import LABELS, Cue, Estimate
 from .classifier import MODEL_NAME, ExpressionCNN, to_gray48
 from .geometry import CUE_UNITS
 from .tracker import FaceObservation, FaceTracker
+
+
+#: compound facial expressions (Du, Tao & Martinez, PNAS 2014) named by their two basic parts
+COMPOUNDS = {
+    frozenset(("happy", "surprised")): "happily surprised",
+    frozenset(("happy", "disgusted")): "happily disgusted",
+    frozenset(("sad", "fearful")): "sadly fearful",
+    frozenset(("sad", "angry")): "sadly angry",
+    frozenset(("sad", "surprised")): "sadly surprised",
+    frozenset(("sad", "disgusted")): "sadly disgusted",
+    frozenset(("fearful", "angry")): "fearfully angry",
+    frozenset(("fearful", "surprised")): "fearfully surprised",
+    frozenset(("fearful", "disgusted")): "fearfully disgusted",
+    frozenset(("angry", "surprised")): "angrily surprised",
+    frozenset(("angry", "disgusted")): "angrily disgusted",
+    frozenset(("disgusted", "surprised")): "disgustedly surprised",
+}
+
+
+def compound(probs: np.ndarray, second_min: float = 0.25, pair_min: float = 0.6) -> list[str]:
+    """``["happily surprised"]``-style compound label when the two most probable classes are
+    both emotions (not neutral), the second has at least ``second_min`` and together at least
+    ``pair_min``; else ``[]``. The classifier was trained on basic labels only: a compound is a
+    reading of its two strongest outputs, not a separately learned class."""
+    order = np.argsort(probs)[::-1]
+    a, b = LABELS[order[0]], LABELS[order[1]]
+    if probs[order[1]] < second_min or probs[order[0]] + probs[order[1]] < pair_min:
+        return []
+    name = COMPOUNDS.get(frozenset((a, b)))
+    return [name] if name else []
 
 
 @dataclass
@@ -70,7 +100,7 @@ class FaceAnalyzer(Analyzer):
             m = owner_a == i
             p = probs[m].mean(0)
             v, a = self.cnn.valence_arousal(p)
-            out[i] = build_estimate("face", self.name, p, vad=(v, a, None),
+            out[i] = build_estimate("face", self.name, p, vad=(v, a, None), fine_predicted=compound(p),
                                     quality={"face_size": float(sizes_a[m].mean()),
                                              "frames_with_face": 1.0, "n_tracks": 1.0})
         return out
@@ -110,7 +140,8 @@ class FaceAnalyzer(Analyzer):
                         for name, unit in CUE_UNITS.items()]
                 quality = {"face_size": round(size, 1), "frames_with_face": len(mine) / n_frames,
                            "n_tracks": float(len(ids))}
-                est = build_estimate("face", self.name, p, vad=(v, a, None), quality=quality, cues=cues)
+                est = build_estimate("face", self.name, p, vad=(v, a, None), quality=quality, cues=cues,
+                                     fine_predicted=compound(p))
                 summaries.append(TrackSummary(tid, est, len(mine), size))
             summaries.sort(key=lambda s: (s.frames, s.size), reverse=True)
         self._cache = (key, frames, summaries)

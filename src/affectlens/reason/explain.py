@@ -104,7 +104,8 @@ def _observations(seg: Segment) -> list[Sentence]:
 
 def _reading(est: Estimate) -> str:
     top = est.top
-    return f"{top} ({est.probs[top]:.2f})"
+    fine = f"; finer: {', '.join(est.fine_predicted[:3])}" if est.fine_predicted else ""
+    return f"{top} ({est.probs[top]:.2f}{fine})"
 
 
 def explain_segment(seg: Segment) -> Explanation | None:
