@@ -179,3 +179,37 @@ def test_plan_is_contiguous():
     assert plan[0].t0 == 0.0 and plan[-1].t1 == 20.0
     assert all(a.t1 == b.t0 for a, b in zip(plan, plan[1:]))
     assert all(p.t1 - p.t0 <= 8.0 + 1e-6 for p in plan)
+
+
+def test_prefetch_keeps_order_and_matches_direct_decode():
+    direct = np.concatenate(list(decode.iter_audio(EXAMPLE, chunk_s=3.0)))
+    ahead = np.concatenate(list(decode.prefetch(decode.iter_audio(EXAMPLE, chunk_s=3.0), depth=2)))
+    np.testing.assert_array_equal(direct, ahead)
+
+
+def test_prefetch_reraises_producer_errors_and_stops_when_closed():
+    import threading
+
+    def broken():
+        yield 1
+        raise InputError("x.mp4", "audio stream is corrupt")
+
+    it = decode.prefetch(broken())
+    assert next(it) == 1
+    with pytest.raises(InputError, match="corrupt"):
+        next(it)
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    it = decode.prefetch(endless(), depth=2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()
+    assert not any(t.name == "affectlens-prefetch" and t.is_alive() for t in threading.enumerate())
+    assert len(produced) <= 3 + 2 + 2

@@ -8,6 +8,8 @@ memory stays flat in input length.
 
 from __future__ import annotations
 
+import contextlib
+
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +127,7 @@ def _analyze(p: Path, opts: Options) -> Analysis:
     with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool:
         speech, audio_s = None, None
         if info.has_audio:  # one decode: VAD reads the stream while it is spooled to disk
-            speech = _vad(decode.spool(decode.iter_audio(p), spool))
+            speech = _vad(decode.spool(decode.prefetch(decode.iter_audio(p)), spool))
             audio_s = spool.tell() / 2 / decode.SAMPLE_RATE
         duration = info.duration or audio_s or _measure_duration(p, info)
         plan = segment.plan(duration, speech, window_s=opts.window_s)
@@ -229,19 +231,22 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
         needs.add("audio")
     segments: list[Segment] = []
     total = info.duration or 0.0
-    for span, batch in _batched(plan, make_inputs(needs), opts.batch):
-        if asr is not None:
-            for inp, sp in zip(batch, span):
-                if sp.kind == "speech" and inp.audio is not None:
-                    inp.words = asr(inp.audio, inp.t0)
-        ests = {key: an.analyze_batch(batch) for key, an in analyzers.items()}
-        for i, (sp, inp) in enumerate(zip(span, batch)):
-            seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None)
-            seg.estimates = {k: v[i] for k, v in ests.items() if v[i] is not None}
-            seg.fused = fuse(list(seg.estimates.values()))
-            segments.append(seg)
-        if opts.progress:
-            opts.progress(span[-1].t1, total)
+    # decoding runs a couple of segments ahead in a thread, overlapping the models
+    inputs = decode.prefetch(make_inputs(needs), depth=2)
+    with contextlib.closing(inputs):
+        for span, batch in _batched(plan, inputs, opts.batch):
+            if asr is not None:
+                for inp, sp in zip(batch, span):
+                    if sp.kind == "speech" and inp.audio is not None:
+                        inp.words = asr(inp.audio, inp.t0)
+            ests = {key: an.analyze_batch(batch) for key, an in analyzers.items()}
+            for i, (sp, inp) in enumerate(zip(span, batch)):
+                seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None)
+                seg.estimates = {k: v[i] for k, v in ests.items() if v[i] is not None}
+                seg.fused = fuse(list(seg.estimates.values()))
+                segments.append(seg)
+            if opts.progress:
+                opts.progress(span[-1].t1, total)
     for key in analyzers:
         if not any(key in s.estimates for s in segments):
             status[key] = {"face": "no face found", "voice": "no speech found",

@@ -131,6 +131,9 @@ def fit(samples: list[tuple[dict[str, Estimate], int]], l2: float = 1e-3, balanc
     Parameters
     ----------
     samples : list of (estimates by modality, true canonical index)
+    l2 : float
+        Ridge penalty; on the class biases scaled per modality by ``n / n_m`` (``n_m`` = samples
+        it takes part in).
     balanced : bool
         Weight each sample by the inverse frequency of its class, so that the class bias does
         not learn the training set's label mix (the fused output is judged by UAR).
@@ -157,6 +160,11 @@ def fit(samples: list[tuple[dict[str, Estimate], int]], l2: float = 1e-3, balanc
     # theta per modality: [b_m (7), a_m, c_m (nq)]
     sizes = [8 + nq[m] for m in mods]
     offsets = np.cumsum([0] + sizes)
+    # class biases get a prior per sample the modality took part in: a rarely present modality
+    # (e.g. words that are not neutral in scripted speech) keeps them near 0 instead of fitting
+    # a few rows; its weight (a, c) is still learned from those rows
+    penalty = np.concatenate([np.r_[np.full(7, l2 * n / max(P[m].sum(), 1.0)), np.full(sizes[k] - 7, l2)]
+                              for k, m in enumerate(mods)])
 
     def unpack(theta):
         return {m: theta[offsets[k]:offsets[k + 1]] for k, m in enumerate(mods)}
@@ -182,8 +190,8 @@ def fit(samples: list[tuple[dict[str, Estimate], int]], l2: float = 1e-3, balanc
             u, w = cache[m]
             dw = (d * L[m]).sum(1) * P[m] / (1 + np.exp(-u))  # d softplus = sigmoid
             grad[offsets[k]:offsets[k + 1]] = np.concatenate([(d * P[m][:, None]).sum(0), [dw.sum()], Q[m].T @ dw])
-        reg = l2 * (theta ** 2).sum()
-        grad += 2 * l2 * theta
+        reg = (penalty * theta ** 2).sum()
+        grad += 2 * penalty * theta
         return nll + reg, grad
 
     theta0 = np.zeros(offsets[-1])

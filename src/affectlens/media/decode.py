@@ -213,3 +213,53 @@ def iter_frames(path: str | os.PathLike, fps: float = 5.0,
                 next_t = (np.floor(t / step + 1e-6) + 1) * step
         except av.error.FFmpegError as exc:
             raise InputError(p, f"video stream is corrupt ({_short(exc)})") from None
+
+
+def prefetch(items: Iterable, depth: int = 4) -> Iterator:
+    """Run the producer ``items`` in a background thread, ``depth`` items ahead.
+
+    Decoding (PyAV) and the consumer (e.g. the VAD, ONNX Runtime) release the GIL, so
+    on two cores they overlap; the queue bound keeps memory flat. Exceptions from the
+    producer are re-raised in the consumer; closing the generator stops the producer.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for x in items:
+                if not put((None, x)):
+                    return
+            put((None, done))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((exc, None))
+        finally:
+            if hasattr(items, "close"):
+                items.close()  # release the container in the thread that used it
+
+    worker = threading.Thread(target=produce, name="affectlens-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            exc, x = q.get()
+            if exc is not None:
+                raise exc
+            if x is done:
+                return
+            yield x
+    finally:
+        stop.set()
+        worker.join(timeout=5)

@@ -191,6 +191,8 @@ reliability coefficients ``c_m`` (see `affectlens/fusion/learned.py`):
 ``logits = Σ_m b_m + softplus(a_m + c_m · q_m) · log p_m`` over the modalities that take
 part (text whose top label is neutral sits out; a lone modality passes through unchanged),
 plus a logistic conflict model on 55 disagreement features of the face and voice estimates.
+The ridge prior on each ``b_m`` counts only the samples modality m took part in, so words
+(rarely non-neutral in scripted speech) keep biases near 0 and only learn their weight.
 
 ## Data and licence
 Validation material only, never the data the modality models were trained on:
