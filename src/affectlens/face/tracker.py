@@ -156,7 +156,9 @@ class FaceTracker:
     def reset(self) -> None:
         """Forget all tracks and the mesh's tracking state (new video or image)."""
         if self._mesh is not None:
-            self._mesh.reset()
+            with native_stderr_silenced():
+                self._mesh.reset()  # restarts the graph: its next first frame logs again
+            self._started.discard(id(self._mesh))
         self._tracks = []
         self._ids = itertools.count(1)
         self._last_time = None

@@ -134,7 +134,8 @@ def iter_audio(path: str | os.PathLike, chunk_s: float = 10.0) -> Iterator[np.nd
             raise InputError(p, "no audio stream")
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        # fixed 4096-sample output frames: the same samples, a fraction of the per-frame overhead
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=4096)
         pending: list[np.ndarray] = []
         n = 0
         try:

@@ -41,8 +41,12 @@ class VoiceAnalyzer(Analyzer):
     version = "0.1.0"
     modality = "voice"
     weights = ("model.onnx", "encoder.onnx", "meta.json")
+    #: segments measured side by side (default ``threads()``), each encoder pass on one
+    #: thread: prosody (numpy) and the encoder (onnxruntime) then overlap on the cores
+    workers: int | None = None
 
     def __init__(self) -> None:
+        self._pool = None
         self._session = None
         self._encoder = None
         self._meta: dict | None = None
@@ -65,12 +69,17 @@ class VoiceAnalyzer(Analyzer):
         reason = self.unavailable_reason()
         if reason:
             raise ModelUnavailable(reason)
-        from ..config import onnx_session
+        from ..config import onnx_session, threads
         from .features import make_encoder
 
         self._meta = self.meta()
+        self._workers = self.workers or threads()
         self._session = onnx_session(self.model_dir / "model.onnx")
-        self._encoder = make_encoder(self.model_dir)
+        self._encoder = make_encoder(self.model_dir, intra_threads=1 if self._workers > 1 else None)
+        if self._workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="affectlens-voice")
 
     # -- measurement -------------------------------------------------------------------
     def _measure(self, inputs: SegmentInput):
@@ -113,7 +122,10 @@ class VoiceAnalyzer(Analyzer):
         self._load()
         batch = list(batch)
         with _single_thread_blas():
-            measured = [self._measure(b) for b in batch]
+            if self._pool is not None and len(batch) > 1:
+                measured = list(self._pool.map(self._measure, batch))
+            else:
+                measured = [self._measure(b) for b in batch]
         rows = [i for i, m in enumerate(measured) if m is not None]
         out: list[Estimate | None] = [None] * len(batch)
         if not rows:

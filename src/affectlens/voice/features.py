@@ -188,13 +188,15 @@ class PooledEncoder:
     ----------
     path : path
         The encoder graph written by :func:`affectlens.voice.export.build_encoder`.
+    intra_threads : int, optional
+        onnxruntime intra-op threads (default ``affectlens.config.threads()``).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, intra_threads: int | None = None) -> None:
         from ..config import onnx_session
 
         self.path = Path(path)
-        self.session = onnx_session(self.path)
+        self.session = onnx_session(self.path, intra_threads=intra_threads)
 
     def __call__(self, x: np.ndarray, mask10: np.ndarray) -> np.ndarray:
         """Pooled encoder features of a clip whose 100 Hz speech mask is ``mask10``.
@@ -219,9 +221,9 @@ class PooledEncoder:
         return (np.stack(outs) * w[:, None]).sum(axis=0).astype(np.float32)
 
 
-def make_encoder(model_dir: str | os.PathLike) -> PooledEncoder:
+def make_encoder(model_dir: str | os.PathLike, intra_threads: int | None = None) -> PooledEncoder:
     """The pooled encoder shipped in ``model_dir`` (``encoder.onnx``)."""
-    return PooledEncoder(Path(model_dir) / "encoder.onnx")
+    return PooledEncoder(Path(model_dir) / "encoder.onnx", intra_threads=intra_threads)
 
 
 class Clip:
