@@ -53,3 +53,25 @@ def test_eval_av(tmp_path):
     out = json.loads(res.stdout)
     assert out["n"] == 4 and 0 <= out["metrics"]["uar"] <= 1
     assert out["metrics"]["n_conflict_pairs"] == 2 and "face_uar" in out["metrics"]
+
+
+def test_eval_av_asr_transcribes_audio_without_text(tmp_path):
+    from affectlens.evaluate.av import evaluate_av
+
+    try:
+        get_analyzer("voice"), get_analyzer("text")
+        from affectlens.media.asr import transcriber
+
+        transcriber()
+    except (ModelUnavailable, ImportError) as exc:
+        pytest.skip(str(exc))
+    speech = DATA / "corpora" / "speech"
+    clip = next(speech.glob("03-01-05-*"))  # RAVDESS: "Kids are talking by the door", angry
+    p = tmp_path / "voice.csv"
+    p.write_text("image_or_video,audio,text,face_label,voice_label,label\n"
+                 f",{clip},,,angry,angry\n")
+    plain = evaluate_av(p)
+    heard = evaluate_av(p, asr=True)
+    assert heard["asr"] and not plain["asr"]
+    assert "text_uar" not in plain["metrics"] and "text_uar" in heard["metrics"]  # words from the transcript
+    assert heard["metrics"]["voice_uar"] == plain["metrics"]["voice_uar"]

@@ -200,7 +200,7 @@ def _eval_av(data: Path, args) -> int:
     from .evaluate.av import evaluate_av
 
     try:
-        result = evaluate_av(data, limit=args.limit)
+        result = evaluate_av(data, limit=args.limit, asr=args.asr)
     except InputError as exc:
         _fail(str(exc))
         return 2
@@ -320,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cropped", action="store_true", help="face images are already face crops (FER2013)")
     e.add_argument("--split", help="EmoBank split to use when the CSV holds several (default test, else dev)")
     e.add_argument("--limit", type=int, help="evaluate only the first N items")
+    e.add_argument("--asr", action="store_true",
+                   help="av: transcribe rows with audio and no text offline, so their words join the fusion")
     e.add_argument("--batch", type=int, default=64)
     e.add_argument("--data-root", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
     e.set_defaults(func=cmd_eval)

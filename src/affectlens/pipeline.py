@@ -259,7 +259,7 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
 
 
 #: a batch of segments is handed on before its frames exceed this many bytes
-BATCH_FRAME_BYTES = 128 * 1024**2
+BATCH_FRAME_BYTES = 32 * 1024**2
 
 
 def _batched(plan: list[segment.Span], inputs: Iterator[SegmentInput], n: int):

@@ -71,8 +71,9 @@ def read_manifest(path: str | Path) -> list[AVRow]:
     return out
 
 
-def inputs_for(row: AVRow) -> dict[str, SegmentInput]:
-    """Per-modality segment inputs of one manifest row."""
+def inputs_for(row: AVRow, asr=None) -> dict[str, SegmentInput]:
+    """Per-modality segment inputs of one manifest row; with ``asr`` (``audio, t0 -> words``),
+    a row with audio and no text gets the words of its transcript, as ``analyze`` would."""
     out = {}
     if row.image_or_video is not None:
         src = row.image_or_video
@@ -84,21 +85,25 @@ def inputs_for(row: AVRow) -> dict[str, SegmentInput]:
     if row.audio is not None:
         audio = np.concatenate(list(decode.iter_audio(decode.check_file(row.audio))) or [np.zeros(0, np.float32)])
         out["voice"] = SegmentInput(0.0, audio.size / decode.SAMPLE_RATE, audio=audio)
+        if asr is not None and not row.text and audio.size:
+            words = asr(audio, 0.0)
+            if words:
+                out["text"] = SegmentInput(0.0, out["voice"].t1, words=words)
     if row.text:
         out["text"] = SegmentInput(0.0, 1.0, words=[Word(row.text, 0.0, 1.0)])
     return out
 
 
-def analyse_rows(rows: list[AVRow], batch: int = 32) -> list[dict[str, Estimate]]:
+def analyse_rows(rows: list[AVRow], batch: int = 32, asr=None) -> list[dict[str, Estimate]]:
     """Per-row modality estimates from the shipped analyzers (evidence cues off)."""
-    needed = sorted({m for r in rows for m in inputs_for_kinds(r)})
+    needed = sorted({m for r in rows for m in inputs_for_kinds(r, asr is not None)})
     analyzers = {}
     for m in needed:
         analyzers[m] = get_analyzer(m)
         analyzers[m].evidence = False
     results: list[dict[str, Estimate]] = []
     for i in range(0, len(rows), batch):
-        chunk = [inputs_for(r) for r in rows[i:i + batch]]
+        chunk = [inputs_for(r, asr) for r in rows[i:i + batch]]
         per_mod = {}
         for m, an in analyzers.items():
             idx = [j for j, c in enumerate(chunk) if m in c]
@@ -108,23 +113,37 @@ def analyse_rows(rows: list[AVRow], batch: int = 32) -> list[dict[str, Estimate]
     return results
 
 
-def inputs_for_kinds(row: AVRow) -> list[str]:
-    return [m for m, v in (("face", row.image_or_video), ("voice", row.audio), ("text", row.text)) if v]
+def inputs_for_kinds(row: AVRow, asr: bool = False) -> list[str]:
+    return [m for m, v in (("face", row.image_or_video), ("voice", row.audio),
+                           ("text", row.text or (asr and row.audio))) if v]
 
 
 def _probs(e: Estimate | None) -> np.ndarray:
     return np.full(len(LABELS), np.nan) if e is None else np.array([e.probs[k] for k in LABELS])
 
 
-def evaluate_av(manifest: str | Path, limit: int | None = None) -> dict:
-    """The ``eval av`` result JSON."""
+def evaluate_av(manifest: str | Path, limit: int | None = None, asr: bool = False) -> dict:
+    """The ``eval av`` result JSON. ``asr``: rows with audio and no text are transcribed offline
+    (faster-whisper tiny.en) and their words join the fusion, as in ``affectlens analyze``."""
     rows = read_manifest(manifest)[:limit] if limit else read_manifest(manifest)
     try:
-        ests = analyse_rows(rows)
+        asr_fn = None
+        if asr:
+            from ..media.asr import transcriber
+
+            transcribe, seen = transcriber(), {}
+
+            def asr_fn(audio: np.ndarray, t0: float):  # pairs share clips: transcribe each once
+                key = (audio.size, hash(audio.tobytes()))
+                if key not in seen:
+                    seen[key] = transcribe(audio, t0)
+                return seen[key]
+        ests = analyse_rows(rows, asr=asr_fn)
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"no model for av: {exc}") from None
     fused = [fuse(list(e.values())) for e in ests]
-    out = {"task": "av", "data": str(manifest), "n": len(rows), "model": {"fusion": fused[0].model if fused and fused[0] else None},
+    out = {"task": "av", "data": str(manifest), "n": len(rows), "asr": asr,
+           "model": {"fusion": fused[0].model if fused and fused[0] else None},
            "metrics": {}, "per_class": {}, "confusion": []}
     labelled = [i for i, r in enumerate(rows) if r.label]
     if labelled:

@@ -8,7 +8,7 @@ Steps: load FER2013 ``train``/``val`` into uint8 arrays once (cached as ``.npy``
 run directory), train a compact VGG-style CNN with strong on-the-fly augmentation,
 label smoothing, AdamW with warm-up + cosine decay and an exponential moving average
 (EMA) of the weights; checkpoint every epoch (``last.pt``, ``best.pt`` by validation
-accuracy of the EMA weights). Export takes ``best.pt``, bakes per-image standardisation
+accuracy of the EMA or the raw weights, whichever is higher). Export takes ``best.pt``, bakes per-image standardisation
 and test-time horizontal flip into one ONNX graph, fits a temperature on the validation
 split and writes ``model.onnx``, ``meta.json`` and ``MODEL_CARD.md``.
 
