@@ -75,3 +75,4 @@ def test_eval_av_asr_transcribes_audio_without_text(tmp_path):
     assert heard["asr"] and not plain["asr"]
     assert "text_uar" not in plain["metrics"] and "text_uar" in heard["metrics"]  # words from the transcript
     assert heard["metrics"]["voice_uar"] == plain["metrics"]["voice_uar"]
+    assert get_analyzer("text").evidence and get_analyzer("voice").evidence  # shared flags restored

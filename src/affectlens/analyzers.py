@@ -11,13 +11,14 @@ reports the rest as absent.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -164,6 +165,19 @@ def registered() -> dict[str, Callable[[], Analyzer]]:
     """All analyzer factories known, keyed like ``face``, ``voice``, ``text``, ``dialogue``."""
     _load_builtin()
     return dict(_REGISTRY)
+
+
+@contextlib.contextmanager
+def evidence_off(*analyzers: "Analyzer") -> Iterator[None]:
+    """Switch evidence cues off on (shared) analyzers for a block, then restore each flag."""
+    saved = [an.evidence for an in analyzers]
+    try:
+        for an in analyzers:
+            an.evidence = False
+        yield
+    finally:
+        for an, flag in zip(analyzers, saved):
+            an.evidence = flag
 
 
 def get_analyzer(key: str) -> Analyzer:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import ModelUnavailable, SegmentInput, Word, get_analyzer
+from ..analyzers import ModelUnavailable, SegmentInput, Word, evidence_off, get_analyzer
 from ..errors import InputError
 from ..fusion.conflict import detect
 from ..fusion.fuse import fuse
@@ -97,19 +97,17 @@ def inputs_for(row: AVRow, asr=None) -> dict[str, SegmentInput]:
 def analyse_rows(rows: list[AVRow], batch: int = 32, asr=None) -> list[dict[str, Estimate]]:
     """Per-row modality estimates from the shipped analyzers (evidence cues off)."""
     needed = sorted({m for r in rows for m in inputs_for_kinds(r, asr is not None)})
-    analyzers = {}
-    for m in needed:
-        analyzers[m] = get_analyzer(m)
-        analyzers[m].evidence = False
+    analyzers = {m: get_analyzer(m) for m in needed}
     results: list[dict[str, Estimate]] = []
-    for i in range(0, len(rows), batch):
-        chunk = [inputs_for(r, asr) for r in rows[i:i + batch]]
-        per_mod = {}
-        for m, an in analyzers.items():
-            idx = [j for j, c in enumerate(chunk) if m in c]
-            per_mod[m] = dict(zip(idx, an.analyze_batch([chunk[j][m] for j in idx])))
-        for j in range(len(chunk)):
-            results.append({m: e for m in analyzers if (e := per_mod[m].get(j)) is not None})
+    with evidence_off(*analyzers.values()):
+        for i in range(0, len(rows), batch):
+            chunk = [inputs_for(r, asr) for r in rows[i:i + batch]]
+            per_mod = {}
+            for m, an in analyzers.items():
+                idx = [j for j, c in enumerate(chunk) if m in c]
+                per_mod[m] = dict(zip(idx, an.analyze_batch([chunk[j][m] for j in idx])))
+            for j in range(len(chunk)):
+                results.append({m: e for m in analyzers if (e := per_mod[m].get(j)) is not None})
     return results
 
 
