@@ -437,7 +437,8 @@ def model_card(meta: dict) -> str:
     tr = meta["train"]
     ens = meta.get("ensemble", [])
     members = "" if len(ens) < 2 else (
-        "\n\nSnapshot ensemble: the exported graph averages the logits of these checkpoints\n"
+        "\n\nEnsemble: the exported graph averages the logits of these checkpoints (other runs or\n"
+        "snapshots of one run) "
         "(`--export-only --ensemble OTHER_BEST_PT ...`):\n\n| checkpoint | epoch | val acc (flip) |\n|---|---|---|\n"
         + "\n".join(f"| `{m['checkpoint']}` | {m['epoch']} | {m['val_acc_tta']:.4f} |" for m in ens))
     curve = "\n".join(f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_acc_ema_tta']:.4f} | "
