@@ -7,6 +7,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Callable, Iterable
 
 # Nothing may reach a model hub at run time.
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
@@ -34,6 +35,27 @@ def threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return max(1, os.cpu_count() or 1)
+
+
+class ThreadMap:
+    """``[fn(x) for x in items]`` spread over a pool of ``workers`` threads, started on first
+    use; serial for one worker or one item. For work that releases the GIL (onnxruntime, numpy),
+    so that a model on single-thread sessions still keeps every core busy."""
+
+    def __init__(self, workers: int | None = None, name: str = "affectlens") -> None:
+        self.workers = workers or threads()
+        self.name = name
+        self._pool = None
+
+    def __call__(self, fn: Callable, items: Iterable) -> list:
+        items = list(items)
+        if self.workers <= 1 or len(items) <= 1:
+            return [fn(x) for x in items]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
+        return list(self._pool.map(fn, items))
 
 
 def onnx_session(path: str | os.PathLike, intra_threads: int | None = None):

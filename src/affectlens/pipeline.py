@@ -9,7 +9,6 @@ memory stays flat in input length.
 from __future__ import annotations
 
 import contextlib
-
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -60,7 +60,6 @@ class _MiniLMAnalyzer(Analyzer):
         self._dir = Path(model_dir) if model_dir else None
         self._sess = None
         self._tok = None
-        self._pool = None
         self._meta: dict = {}
 
     @property
@@ -80,11 +79,11 @@ class _MiniLMAnalyzer(Analyzer):
         except ImportError as exc:
             raise ModelUnavailable(f"no model for text: {exc.name} is not installed "
                                    "(pip install affectlens[text])") from exc
-        from ..config import onnx_session, threads
+        from ..config import ThreadMap, onnx_session
 
         self._meta = self.meta()
         self._tok = load_tokenizer(self.model_dir / "tokenizer.json")
-        self._workers = self.workers or threads()
+        self._map = ThreadMap(self.workers, "affectlens-text")
         self._sess = onnx_session(self.model_dir / "model.onnx", intra_threads=1)
         self._inputs = {i.name for i in self._sess.get_inputs()}
         self._outputs = [o.name for o in self._sess.get_outputs()]
@@ -99,14 +98,7 @@ class _MiniLMAnalyzer(Analyzer):
             feed = pad_batch([seqs[i] for i in idx], None if types is None else [types[i] for i in idx])
             return self._sess.run(self._outputs, {k: v for k, v in feed.items() if k in self._inputs})
 
-        if self._workers > 1 and len(chunks) > 1:
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="affectlens-text")
-            results = list(self._pool.map(forward, chunks))
-        else:
-            results = [forward(idx) for idx in chunks]
+        results = self._map(forward, chunks)
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
         return {k: np.concatenate([r[j] for r in results])[inv] for j, k in enumerate(self._outputs)}

@@ -46,7 +46,7 @@ class VoiceAnalyzer(Analyzer):
     workers: int | None = None
 
     def __init__(self) -> None:
-        self._pool = None
+        self._map = None
         self._session = None
         self._encoder = None
         self._meta: dict | None = None
@@ -69,17 +69,13 @@ class VoiceAnalyzer(Analyzer):
         reason = self.unavailable_reason()
         if reason:
             raise ModelUnavailable(reason)
-        from ..config import onnx_session, threads
+        from ..config import ThreadMap, onnx_session
         from .features import make_encoder
 
         self._meta = self.meta()
-        self._workers = self.workers or threads()
+        self._map = ThreadMap(self.workers, "affectlens-voice")
         self._session = onnx_session(self.model_dir / "model.onnx")
-        self._encoder = make_encoder(self.model_dir, intra_threads=1 if self._workers > 1 else None)
-        if self._workers > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="affectlens-voice")
+        self._encoder = make_encoder(self.model_dir, intra_threads=1 if self._map.workers > 1 else None)
 
     # -- measurement -------------------------------------------------------------------
     def _measure(self, inputs: SegmentInput):
@@ -122,10 +118,7 @@ class VoiceAnalyzer(Analyzer):
         self._load()
         batch = list(batch)
         with _single_thread_blas():
-            if self._pool is not None and len(batch) > 1:
-                measured = list(self._pool.map(self._measure, batch))
-            else:
-                measured = [self._measure(b) for b in batch]
+            measured = self._map(self._measure, batch)
         rows = [i for i, m in enumerate(measured) if m is not None]
         out: list[Estimate | None] = [None] * len(batch)
         if not rows:
