@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from affectlens.analyzers import SegmentInput, get_analyzer
+from affectlens.state import RunState
 from affectlens.schema import LABELS
 
 DATA = Path(__file__).parent / "data" / "face"
@@ -107,8 +108,9 @@ def test_tracks_keep_ids_and_split_people(face):
     pair = np.ascontiguousarray(np.concatenate([half, half], axis=1))
     segs = [SegmentInput(10.0 + k, 10.1 + k, frames=[(10.0 + k + 0.04 * j, pair) for j in range(3)])
             for k in range(2)]
-    first, second = face.analyze_tracks(segs[0]), face.analyze_tracks(segs[1])
-    assert set(first) == set(second) == {"face1", "face2"}
+    with RunState() as run:  # one video: tracks carry over from segment to segment
+        first, second = face.analyze_tracks(segs[0], run), face.analyze_tracks(segs[1], run)
+    assert set(first) == set(second) == {"face1", "face2"}  # kept (new tracks would be face3, face4)
     for est in first.values():
         assert est.quality["n_tracks"] == 2.0 and est.quality["frames_with_face"] == 1.0
 

@@ -11,18 +11,19 @@ reports the rest as absent.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
 from .schema import Estimate, ModelInfo
+from .state import RunState, run_state
 
 MODELS_DIR = Path(__file__).parent / "models"
 
@@ -79,8 +80,11 @@ class ModelUnavailable(RuntimeError):
 class Analyzer(ABC):
     """Uniform analyzer interface: ``name``, ``version``, ``modality``, ``analyze``.
 
-    Subclasses load their model lazily (once per process) in ``load`` and raise
-    ``ModelUnavailable`` with a one-line reason when they cannot.
+    Subclasses load their model once in ``load`` (idempotent, called under a process-wide
+    lock) and raise ``ModelUnavailable`` with a one-line reason when they cannot. After
+    ``load`` an analyzer is read-only: whatever one input needs to carry from segment to
+    segment (tracks, baselines, caches) lives in the :class:`~affectlens.state.RunState`
+    passed to ``analyze`` / ``analyze_batch``, so one analyzer may serve many runs and threads.
     """
 
     name: str = ""
@@ -88,9 +92,6 @@ class Analyzer(ABC):
     modality: str = ""
     #: files the model needs, relative to ``models/<name>/``
     weights: tuple[str, ...] = ()
-    #: compute evidence cues (evaluation switches this off where cues are costly)
-    evidence: bool = True
-
     @property
     def model_dir(self) -> Path:
         return MODELS_DIR / self.name
@@ -113,13 +114,21 @@ class Analyzer(ABC):
             sha = _sha256(self.model_dir / self.weights[0])
         return ModelInfo(name=self.name, version=self.version, modality=self.modality, sha256=sha)
 
-    @abstractmethod
-    def analyze(self, inputs: SegmentInput) -> Estimate | None:
-        """Estimate the emotion in one segment, or ``None`` if there is nothing to read."""
+    def load(self) -> None:
+        """Load the model (once; a no-op afterwards). Raises ``ModelUnavailable``."""
 
-    def analyze_batch(self, batch: Iterable[SegmentInput]) -> list[Estimate | None]:
-        """Analyze many segments; analyzers override this to batch their forward pass."""
-        return [self.analyze(x) for x in batch]
+    @abstractmethod
+    def analyze(self, inputs: SegmentInput, state: RunState | None = None) -> Estimate | None:
+        """Estimate the emotion in one segment, or ``None`` if there is nothing to read.
+
+        ``state`` is the run the segment belongs to; without one the call is a run of its own."""
+
+    def analyze_batch(self, batch: Iterable[SegmentInput],
+                      state: RunState | None = None) -> list[Estimate | None]:
+        """Analyze consecutive segments of one run; analyzers override this to batch their
+        forward pass."""
+        with run_state(state) as st:
+            return [self.analyze(x, st) for x in batch]
 
 
 @cache
@@ -138,6 +147,8 @@ def file_sha256(path: str | Path) -> str:
 
 _REGISTRY: dict[str, Callable[[], Analyzer]] = {}
 _INSTANCES: dict[str, Analyzer] = {}
+#: guards analyzer creation and model loading (two threads never load one model twice)
+LOAD_LOCK = threading.RLock()
 
 
 def register(key: str) -> Callable[[type[Analyzer]], type[Analyzer]]:
@@ -167,38 +178,27 @@ def registered() -> dict[str, Callable[[], Analyzer]]:
     return dict(_REGISTRY)
 
 
-@contextlib.contextmanager
-def evidence_off(*analyzers: "Analyzer") -> Iterator[None]:
-    """Switch evidence cues off on (shared) analyzers for a block, then restore each flag."""
-    saved = [an.evidence for an in analyzers]
-    try:
-        for an in analyzers:
-            an.evidence = False
-        yield
-    finally:
-        for an, flag in zip(analyzers, saved):
-            an.evidence = flag
-
-
 def get_analyzer(key: str) -> Analyzer:
-    """The analyzer for ``key`` (one instance per process).
+    """The loaded analyzer for ``key`` (one read-only instance per process, shared by all runs).
 
     Raises
     ------
     ModelUnavailable
         If nothing is registered for ``key`` or its weights are missing.
     """
-    if key in _INSTANCES:
-        return _INSTANCES[key]
-    factories = registered()
-    if key not in factories:
-        raise ModelUnavailable(f"no model for {key}: no {key} analyzer is shipped in this version")
-    analyzer = factories[key]()
-    reason = analyzer.unavailable_reason()
-    if reason:
-        raise ModelUnavailable(reason)
-    _INSTANCES[key] = analyzer
-    return analyzer
+    with LOAD_LOCK:
+        if key in _INSTANCES:
+            return _INSTANCES[key]
+        factories = registered()
+        if key not in factories:
+            raise ModelUnavailable(f"no model for {key}: no {key} analyzer is shipped in this version")
+        analyzer = factories[key]()
+        reason = analyzer.unavailable_reason()
+        if reason:
+            raise ModelUnavailable(reason)
+        analyzer.load()
+        _INSTANCES[key] = analyzer
+        return analyzer
 
 
 #: below this calibrated confidence an estimate's label reads "uncertain"

@@ -17,6 +17,7 @@ import numpy as np
 from ..analyzers import SegmentInput, Word, get_analyzer
 from ..config import threads
 from ..schema import GOEMOTIONS_LABELS, LABELS, LABEL_MAPS
+from ..state import RunState
 from . import corpora, metrics
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -127,7 +128,7 @@ def text(data: Path, limit: int | None = None) -> dict:
     def ours(batch: list[str]):
         # classification only, like the peers (word cues cost ~10x)
         return analyzer.analyze_batch([SegmentInput(0.0, 1.0, words=[Word(t, 0.0, 1.0)]) for t in batch],
-                                      evidence=False)
+                                      RunState(evidence=False))
 
     est, ours_speed = timed(ours, texts)
     ours_p = np.array([[e.probs[k] for k in LABELS] for e in est])

@@ -224,6 +224,7 @@ def video_fps(path: str | os.PathLike, max_frames: int | None = None, segment: f
     import av
 
     from ..analyzers import SegmentInput, get_analyzer
+    from ..state import RunState
 
     frames = []
     with av.open(str(path)) as container:
@@ -234,9 +235,8 @@ def video_fps(path: str | os.PathLike, max_frames: int | None = None, segment: f
     if not frames:
         raise ValueError(f"no video frames in {path}")
     an = get_analyzer("face")
-    an.tracker.reset()
     an.analyze(SegmentInput(0.0, 0.0, frames=[frames[0]]))  # load models (not timed)
-    an.tracker.reset()
+    state = RunState()  # one video: one run
     tracks: set[str] = set()
     t0 = time.perf_counter()
     start = 0
@@ -246,9 +246,10 @@ def video_fps(path: str | os.PathLike, max_frames: int | None = None, segment: f
         while stop < len(frames) and frames[stop][0] < t_end:
             stop += 1
         chunk = frames[start:stop]
-        tracks |= set(an.analyze_tracks(SegmentInput(chunk[0][0], chunk[-1][0], frames=chunk)))
+        tracks |= set(an.analyze_tracks(SegmentInput(chunk[0][0], chunk[-1][0], frames=chunk), state))
         start = stop
     seconds = time.perf_counter() - t0
+    state.close()
     h, w = frames[0][1].shape[:2]
     return {"frames": len(frames), "seconds": seconds, "frames_per_s": len(frames) / seconds,
             "width": w, "height": h, "tracks": sorted(tracks)}

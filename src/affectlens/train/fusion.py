@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analyzers import MODELS_DIR, SegmentInput, build_estimate, get_analyzer
+from ..state import RunState
 from ..config import data_root
 from ..evaluate import corpora, metrics
 from ..fusion.learned import FusionParams, conflict_features, fit, fit_conflict
@@ -52,10 +53,9 @@ def face_estimates(root: Path, limit: int | None) -> tuple[list[Path], list[int]
     es = corpora.read("face", root / "fer2013" / "val", cropped=True)
     items = es.items[:limit] if limit else es.items
     face = get_analyzer("face")
-    face.evidence = False
     ests = []
     for i in range(0, len(items), 128):
-        ests += face.analyze_batch([es.load(it) for it in items[i:i + 128]])
+        ests += face.analyze_batch([es.load(it) for it in items[i:i + 128]], RunState(evidence=False))
     return [it.source for it in items], [LABELS.index(it.target) for it in items], ests
 
 
@@ -101,9 +101,8 @@ def text_estimates(paths: list[Path], cache: Path) -> list[Estimate | None]:
                 print(f"  asr {i}/{len(paths)}", flush=True)
     cache.write_text(json.dumps(known))
     text = get_analyzer("text")
-    text.evidence = False
     inputs = [SegmentInput(0.0, 1.0, words=[Word(known[str(p)], 0.0, 1.0)]) for p in paths]
-    return text.analyze_batch(inputs)
+    return text.analyze_batch(inputs, RunState(evidence=False))
 
 
 def build(face, voice, text, voice_idx, face_idx, rng, pairs_per_clip, faces_per_clip=1):
