@@ -86,15 +86,15 @@ def mono16k(audio: Audio) -> np.ndarray:
     rate = int(audio.sample_rate)
     if rate < MIN_SAMPLE_RATE:
         raise InputError(audio.name, f"sample rate {rate} Hz is below {MIN_SAMPLE_RATE} Hz")
-    if x.ndim == 2:  # (n, channels), or (channels, n) when the first axis is the short one
-        x = x.mean(axis=1 if x.shape[1] <= x.shape[0] else 0)
-    if x.ndim != 1:
-        raise InputError(audio.name, f"expected (n,) or (n, channels) samples, got shape {x.shape}")
     if np.issubdtype(x.dtype, np.signedinteger):  # int16 / 32768, ...
         x = x / (np.iinfo(x.dtype).max + 1.0)
     elif np.issubdtype(x.dtype, np.unsignedinteger):  # uint8 centred on 128, ...
         half = (np.iinfo(x.dtype).max + 1) / 2
         x = (x - half) / half
+    if x.ndim == 2:  # (n, channels), or (channels, n) when the first axis is the short one
+        x = x.mean(axis=1 if x.shape[1] <= x.shape[0] else 0)
+    if x.ndim != 1:
+        raise InputError(audio.name, f"expected (n,) or (n, channels) samples, got shape {x.shape}")
     x = np.clip(np.nan_to_num(x.astype(np.float32)), -1.0, 1.0)
     if x.size == 0:
         raise InputError(audio.name, "audio is empty")
