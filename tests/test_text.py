@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.analyzers import SegmentInput, Word, get_analyzer
+from affectlens.analyzers import SegmentInput, Word
+from affectlens.registry import get_analyzer
 from affectlens.state import RunState
 from affectlens.schema import GOEMOTIONS_LABELS, LABELS
 from affectlens.text.encoding import encode_dialogue, load_tokenizer, normalize_text

@@ -1,24 +1,23 @@
-"""The one interface every modality analyzer implements, and the registry of them.
+"""The one interface every modality analyzer implements.
 
 An analyzer turns the inputs of one segment (frames, audio, words) into an
 ``Estimate`` for its modality, or ``None`` when the segment holds nothing it can
 read (no face, no speech, no words). It never invents an estimate.
 
-Analyzers register themselves with :func:`register`; :func:`available_analyzers`
-returns those whose weights are installed, so the pipeline runs whatever exists and
-reports the rest as absent.
+Each modality's ``spec.py`` names its analyzers; :mod:`affectlens.registry` creates and
+loads them (``get_analyzer``), so the pipeline runs whatever is installed and reports the
+rest as absent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
@@ -143,62 +142,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-_REGISTRY: dict[str, Callable[[], Analyzer]] = {}
-_INSTANCES: dict[str, Analyzer] = {}
-#: guards analyzer creation and model loading (two threads never load one model twice)
-LOAD_LOCK = threading.RLock()
-
-
-def register(key: str) -> Callable[[type[Analyzer]], type[Analyzer]]:
-    """Class decorator: make an analyzer known to the pipeline under ``key``."""
-
-    def deco(cls: type[Analyzer]) -> type[Analyzer]:
-        _REGISTRY[key] = cls
-        return cls
-
-    return deco
-
-
-def _load_builtin() -> None:
-    # Importing the modality packages registers their analyzers.
-    import importlib
-
-    for mod in ("affectlens.face", "affectlens.voice", "affectlens.text"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:  # an optional extra is not installed; reported as absent
-            pass
-
-
-def registered() -> dict[str, Callable[[], Analyzer]]:
-    """All analyzer factories known, keyed like ``face``, ``voice``, ``text``, ``dialogue``."""
-    _load_builtin()
-    return dict(_REGISTRY)
-
-
-def get_analyzer(key: str) -> Analyzer:
-    """The loaded analyzer for ``key`` (one read-only instance per process, shared by all runs).
-
-    Raises
-    ------
-    ModelUnavailable
-        If nothing is registered for ``key`` or its weights are missing.
-    """
-    with LOAD_LOCK:
-        if key in _INSTANCES:
-            return _INSTANCES[key]
-        factories = registered()
-        if key not in factories:
-            raise ModelUnavailable(f"no model for {key}: no {key} analyzer is shipped in this version")
-        analyzer = factories[key]()
-        reason = analyzer.unavailable_reason()
-        if reason:
-            raise ModelUnavailable(reason)
-        analyzer.load()
-        _INSTANCES[key] = analyzer
-        return analyzer
 
 
 #: below this calibrated confidence an estimate's label reads "uncertain"

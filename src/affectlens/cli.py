@@ -9,9 +9,11 @@ from pathlib import Path
 
 from .version import __version__
 from .config import data_root
+from .registry import MODALITIES, SPECS
 
-EVAL_TASKS = ("face", "voice", "text", "dialogue", "vad", "av")
-ANALYZER_FOR_TASK = {"face": "face", "voice": "voice", "text": "text", "vad": "text", "dialogue": "dialogue"}
+#: ``affectlens eval`` task -> analyzer key, from the modality specs (``av`` is the fused task)
+ANALYZER_FOR_TASK = {task: key for spec in SPECS.values() for task, key in spec.eval_tasks.items()}
+EVAL_TASKS = (*ANALYZER_FOR_TASK, "av")
 
 
 def _console(stderr: bool = False):
@@ -196,7 +198,8 @@ def _resolve_data(data: str, root: str | None) -> Path:
 
 
 def cmd_eval(args) -> int:
-    from .analyzers import ModelUnavailable, get_analyzer
+    from .analyzers import ModelUnavailable
+    from .registry import get_analyzer
     from .errors import InputError
     from .evaluate import corpora
     from .evaluate.run import evaluate
@@ -334,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("inputs", nargs="+", metavar="INPUT")
     a.add_argument("-o", "--output", help="write OUT.json|jsonl|csv|parquet|vtt")
     a.add_argument("--fps", type=float, default=5.0, help="video frames analysed per second (default 5)")
-    a.add_argument("--modalities", default="face,voice,text", help="comma list of face,voice,text")
+    a.add_argument("--modalities", default=",".join(MODALITIES), help=f"comma list of {','.join(MODALITIES)}")
     a.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
     a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
     a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
@@ -357,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run")
-    b.add_argument("task", choices=("face", "voice", "text"))
+    b.add_argument("task", choices=MODALITIES)
     b.add_argument("data", nargs="?", help="corpus file or folder")
     b.add_argument("--limit", type=int)
     b.add_argument("--json", help="write the comparison JSON here")

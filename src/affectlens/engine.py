@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from . import pipeline
-from .analyzers import Analyzer, get_analyzer
+from .analyzers import Analyzer
+from .registry import get_analyzer
 from .errors import InputError
 from .request import AnalysisRequest, Hook
 from .schema import Analysis

@@ -25,7 +25,8 @@ from .media import decode, segment, transcript
 from .reason.explain import explain_analysis, explain_segment
 from .reason.llm import LLMConfig
 from .request import AnalysisRequest, Hook
-from .schema import MODALITIES, Analysis, MediaInfo, Segment
+from .registry import MODALITIES, SPECS
+from .schema import Analysis, MediaInfo, Segment
 from .sources import Media, Source, Text, media_of
 from .state import RunState
 
@@ -206,22 +207,21 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
          run: Run, words_from: str | None, wanted: Iterable[str] | None = None) -> Analysis:
     req = run.request
     wanted = [m for m in (req.modalities if wanted is None else wanted) if m in MODALITIES]
-    has = {"face": info.has_video, "voice": info.has_audio,
-           "text": bool(words_from) or (info.has_audio and req.asr)}
-    status = {m: "input has no " + {"face": "video or image", "voice": "audio stream",
-                                    "text": "words (no transcript, ASR off)"}[m]
-              for m in wanted if not has[m]}
+    offers = {"video": info.has_video, "audio": info.has_audio,
+              "words": bool(words_from) or (info.has_audio and req.asr)}
+    status = {m: SPECS[m].no_input for m in wanted if not offers[SPECS[m].needs]}
     status.update({m: "not requested" for m in MODALITIES if m not in wanted})
-    analyzers, missing = run.analyzers([m for m in wanted if has[m]])
+    analyzers, missing = run.analyzers([m for m in wanted if offers[SPECS[m].needs]])
     status.update(missing)
     asr = None
-    if "text" in analyzers and not words_from:
+    if not words_from and any(SPECS[m].needs == "words" for m in analyzers):
         asr, reason = _asr()
         if asr is None:
-            status["text"] = reason
-            analyzers.pop("text")
-    needs = {"video"} if "face" in analyzers else set()
-    if "voice" in analyzers or asr is not None:
+            for m in [m for m in analyzers if SPECS[m].needs == "words"]:
+                status[m] = reason
+                analyzers.pop(m)
+    needs = {SPECS[m].needs for m in analyzers} - {"words"}
+    if asr is not None:
         needs.add("audio")
     segments: list[Segment] = []
     total = info.duration or (plan[-1].t1 if plan else 0.0)
@@ -243,11 +243,7 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
             segments += done
             run.emit("segments", done, completed=span[-1].t1, total=total)
     for key in analyzers:
-        if not any(key in s.estimates for s in segments):
-            status[key] = {"face": "no face found", "voice": "no speech found",
-                           "text": "no words found"}[key]
-        else:
-            status[key] = "present"
+        status[key] = "present" if any(key in s.estimates for s in segments) else SPECS[key].none_found
     return Analysis(affectlens_version=__version__, media=info,
                     models=[an.info() for an in analyzers.values()],
                     modalities={m: status[m] for m in MODALITIES}, segments=segments)
@@ -294,7 +290,7 @@ def _analyze_text(payload: Path | Text, kind: str, run: Run) -> Analysis:
             inputs.append(SegmentInput(w.t0, w.t1, words=[w], speaker=w.speaker,
                                        context=dialogue[max(0, i - CONTEXT_TURNS):i]))
     analysis = _run(info, plan, lambda needs: iter(inputs), run, words_from="text",
-                    wanted=[m for m in run.request.modalities if m == "text"])
+                    wanted=[m for m in run.request.modalities if SPECS[m].needs == "words"])
     for seg, inp in zip(analysis.segments, inputs):
         seg.speaker = inp.speaker
     if analysis.modalities["text"] == "present" and any(inp.context for inp in inputs):

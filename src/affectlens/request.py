@@ -7,7 +7,7 @@ from typing import Callable
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .reason.llm import LLMConfig
-from .schema import MODALITIES
+from .registry import MODALITIES
 
 #: ``hook(step, payload, completed=None, total=None)``: progress and intermediate results of one
 #: analysis. Steps: ``probe`` (MediaInfo), ``speech`` (list of ``(start, end)`` speech spans),
@@ -23,7 +23,7 @@ class AnalysisRequest(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    modalities: tuple[str, ...] = Field(MODALITIES, description="subset of face, voice, text")
+    modalities: tuple[str, ...] = Field(MODALITIES, description="subset of the registry's modalities (face, voice, text)")
     fps: float = Field(5.0, gt=0, le=120, allow_inf_nan=False, description="video frames analysed per second")
     window_s: float = Field(2.0, gt=0, le=3600, allow_inf_nan=False,
                             description="length of the fixed windows where nobody speaks (s)")

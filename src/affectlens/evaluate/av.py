@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import ModelUnavailable, SegmentInput, Word, get_analyzer
+from ..analyzers import ModelUnavailable, SegmentInput, Word
+
+from ..registry import get_analyzer
 from ..errors import InputError
 from ..fusion.conflict import detect
 from ..fusion.fuse import fuse

@@ -19,7 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..analyzers import Analyzer, SegmentInput, build_estimate, register
+from ..analyzers import Analyzer, SegmentInput, build_estimate
 from ..schema import LABELS, Cue, Estimate
 from ..state import RunState, run_state
 from .classifier import MODEL_NAME, ExpressionCNN, to_gray48
@@ -78,7 +78,6 @@ class FaceRun:
         self.tracker.close()
 
 
-@register("face")
 class FaceAnalyzer(Analyzer):
     """Facial expression (7 labels + valence/arousal) and facial cues per face track."""
 

@@ -16,8 +16,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..analyzers import (Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, register,
-                         softmax)
+from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, softmax
 from ..schema import LABELS, Cue, Estimate
 from ..state import RunState
 from .encoding import encode_dialogue, encode_texts, load_tokenizer, pad_batch
@@ -131,7 +130,6 @@ class _MiniLMAnalyzer(Analyzer):
         return cues
 
 
-@register("text")
 class TextAnalyzer(_MiniLMAnalyzer):
     """Emotion in a segment's words: canonical 7 (calibrated), GoEmotions 28 and VAD.
 
@@ -180,7 +178,6 @@ class TextAnalyzer(_MiniLMAnalyzer):
         return results
 
 
-@register("dialogue")
 class DialogueAnalyzer(_MiniLMAnalyzer):
     """Emotion of an utterance read with its preceding turns (MELD-style conversations).
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, build_estimate, register, softmax
+from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, build_estimate, softmax
 from ..schema import Estimate
 from ..state import RunState, run_state
 from . import head, prosody
-from .corpora import FINE_LABELS
+from .head import FINE_LABELS
 
 MIN_SECONDS = 0.3  # shorter audio is not analysed
 MIN_SPEECH_S = 0.2  # less detected speech than this -> None
@@ -155,5 +155,3 @@ class VoiceAnalyzer(Analyzer):
             quality=quality, cues=cues,
         )
 
-
-register("voice")(VoiceAnalyzer)
