@@ -190,7 +190,7 @@ def test_meta_records_validation():
     assert meta["labels"] == list(FINE_LABELS)
     assert meta["temperature"] > 0
     for corpus in ("ravdess", "emodb"):
-        assert set(meta["val"]["metrics"][corpus]["recall"]) == set(corpora.CORPUS_LABELS[corpus])
+        assert set(meta["val_metrics"]["metrics"][corpus]["recall"]) == set(corpora.CORPUS_LABELS[corpus])
 
 
 # -- recipe ----------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from .text import (QUANT_TOLERANCE, _batch_tensors, bucket_batches, build_model,
                    end_epoch, export_best, setup, start, step_on, fit_temperature, make_parser, onnx_predict, predict_torch)
 
 MODEL_NAME = "dialogue-minilm"
+#: written to meta.json; the analyzer reports it
+VERSION = "1.0"
 MAX_LEN = 128
 MAX_CONTEXT = 3
 
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(tok_path, out / "tokenizer.json")
     meta = {
         "name": MODEL_NAME,
+        "version": VERSION,
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (+ text-minilm fine-tuning)",
         "inputs": {"input_ids": "int64 [batch, seq]", "attention_mask": "int64 [batch, seq]",
                    "token_type_ids": "int64 [batch, seq] (0 context, 1 target)"},

@@ -268,7 +268,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     final.save(out / "fusion.json")
-    (out / "meta.json").write_text(json.dumps({"name": "fusion-lr", "val_metrics": val,
+    (out / "meta.json").write_text(json.dumps({"name": "fusion-lr", "version": "1.0", "val_metrics": val,
                                                "modalities": list(final.a), "manifest": "runs/fusion/av_val_manifest.csv"},
                                               indent=1))
     (out / "MODEL_CARD.md").write_text(model_card(final, val, len(all_s), len(all_p)))

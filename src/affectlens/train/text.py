@@ -35,6 +35,8 @@ from ..schema import GOEMOTIONS_LABELS, LABELS, to_canonical
 from ..text.encoding import encode_texts, load_tokenizer, pad_batch
 
 MODEL_NAME = "text-minilm"
+#: written to meta.json; the analyzer reports it
+VERSION = "1.0"
 MAX_LEN = 64
 #: how much the int8 model may lose on dev (absolute) before we ship float32
 QUANT_TOLERANCE = 0.01
@@ -525,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(tok_path, out / "tokenizer.json")
     meta = {
         "name": MODEL_NAME,
+        "version": VERSION,
         "base_model": "sentence-transformers/all-MiniLM-L6-v2",
         "inputs": {"input_ids": "int64 [batch, seq]", "attention_mask": "int64 [batch, seq]"},
         "outputs": {"logits28": "GoEmotions logits (sigmoid)", "logits7": "canonical logits (softmax / T)",

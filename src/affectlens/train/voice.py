@@ -36,6 +36,8 @@ from . import voice_export as export
 from . import whisper_np
 
 MODEL_NAME = "voice-whisper-tiny"
+#: written to meta.json; the analyzer reports it
+VERSION = "0.1.0"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / MODEL_NAME
 LAYERS = (1, 2, 3)
 
@@ -313,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     export.build_head(mu.astype(np.float32), sd.astype(np.float32), members, out / "model.onnx")
     meta = {
         "name": MODEL_NAME,
+        "version": VERSION,
         "labels": list(FINE_LABELS),
         "canonical_rule": "calm and bored are added to neutral; other fine labels map 1:1",
         "input": {"sample_rate": 16000, "features": int(X.shape[1]),
@@ -322,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         "thresholds": thresholds(),
         "head": best_name,
         "members": [{"kind": k, **p} for k, p in best_cfg],
-        "val": {"protocol": f"{args.folds}-fold speaker-disjoint CV (RAVDESS actors and EmoDB "
+        "val_metrics": {"protocol": f"{args.folds}-fold speaker-disjoint CV (RAVDESS actors and EmoDB "
                             "speakers held out per fold), temperature-calibrated out-of-fold",
                 "speakers": sorted({i.speaker for i in items}), "metrics": cv,
                 "candidates": {n: {c: m["uar"] for c, m in r.items()} for n, r in results.items()}},
