@@ -41,6 +41,22 @@ def _meta_val(meta: ModelMeta) -> dict:
     return meta.val_metrics.get("metrics", meta.val_metrics)
 
 
+#: at most this many clips are decoded and analysed at once within a run
+RUN_CHUNK = 256
+
+
+def _runs(items: list, batch: int, by_speaker: bool) -> list[list[int]]:
+    """Item indices analysed together as one run. Voice: each speaker's clips form one run, as
+    one recording of that speaker would (the analyzer standardises a voice by its speaker's
+    statistics in the run); clips without a speaker id form one run together. Else batches."""
+    if not by_speaker:
+        return [list(range(i, min(i + batch, len(items)))) for i in range(0, len(items), batch)]
+    runs: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        runs.setdefault(it.speaker or "", []).append(i)
+    return list(runs.values())
+
+
 def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """Score ``analyzer`` on ``es``.
@@ -51,16 +67,20 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
         ``{"task", "data", "format", "n", "model", "labels", "metrics", "per_class", "confusion", "speed"}``
     """
     items = es.items[:limit] if limit else es.items
-    estimates: list[Estimate | None] = []
-    t_model = 0.0
-    for i in range(0, len(items), batch):
-        inputs = [es.load(it) for it in items[i:i + batch]]
-        t = time.perf_counter()
+    estimates: list[Estimate | None] = [None] * len(items)
+    t_model, done = 0.0, 0
+    for run in _runs(items, batch, by_speaker=es.task == "voice"):
         with RunState(evidence=False) as state:  # scores only: skip costly cues
-            estimates += analyzer.analyze_batch(inputs, state)
-        t_model += time.perf_counter() - t
-        if progress:
-            progress(min(i + batch, len(items)), len(items))
+            for k in range(0, len(run), RUN_CHUNK):  # a chunk joins the run's statistics at once
+                part = run[k:k + RUN_CHUNK]
+                inputs = [es.load(items[i]) for i in part]
+                t = time.perf_counter()
+                for i, est in zip(part, analyzer.analyze_batch(inputs, state)):
+                    estimates[i] = est
+                t_model += time.perf_counter() - t
+                done += len(part)
+                if progress:
+                    progress(done, len(items))
     out = {"task": es.task, "data": es.data, "format": es.fmt, "n": len(items),
            "model": {**analyzer.info().model_dump(), "meta_val": _meta_val(analyzer.meta())}}
     if es.kind == "single":

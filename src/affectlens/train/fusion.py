@@ -64,14 +64,16 @@ def face_estimates(root: Path, limit: int | None) -> tuple[list[Path], list[int]
 
 def voice_estimates(runs: Path, root: Path, limit: int | None) -> tuple[list[Path], list[int], list[int], list[Estimate]]:
     """Out-of-fold RAVDESS estimates (actors 01–20) from the voice recipe."""
-    from ..voice.head import FINE_LABELS, canonical, fine_predicted, valence_arousal
+    from ..voice.head import valence_arousal
 
     oof = runs / "voice" / "oof.npz"
     if not oof.is_file():
         raise SystemExit(f"{oof} not found: run `python -m affectlens.train voice` first (it writes out-of-fold predictions)")
     data = np.load(oof, allow_pickle=False)
+    if list(data["labels"]) != list(LABELS):
+        raise SystemExit(f"{oof} holds {list(data['labels'])}, not the canonical labels: rerun the voice recipe")
     out_paths, ys, actors, ests = [], [], [], []
-    for path, fine in zip(data["paths"], data["probs"]):
+    for path, probs in zip(data["paths"], data["probs"]):
         p = Path(str(path))
         try:
             item = corpora.speech.parse(p)
@@ -80,9 +82,8 @@ def voice_estimates(runs: Path, root: Path, limit: int | None) -> tuple[list[Pat
         if item.corpus != "ravdess":
             continue
         label, actor = item.target, item.speaker.removeprefix("ravdess-")
-        va = valence_arousal(fine)
-        ests.append(build_estimate("voice", "voice-oof", canonical(fine), fine=dict(zip(FINE_LABELS, map(float, fine))),
-                                   fine_predicted=fine_predicted(fine), vad=(float(va[0]), float(va[1]), None)))
+        va = valence_arousal(probs)
+        ests.append(build_estimate("voice", "voice-oof", probs, vad=(float(va[0]), float(va[1]), None)))
         out_paths.append(p if p.is_absolute() else root / p)
         ys.append(LABELS.index(to_canonical(label, "speech")))
         actors.append(int(actor))

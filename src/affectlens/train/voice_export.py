@@ -200,3 +200,43 @@ def _save(graph, out_path: str | Path) -> Path:
     out_path = Path(out_path)
     onnx.save(model, str(out_path))
     return out_path
+
+
+def build_norm_head(prior_mean: np.ndarray, prior_var: np.ndarray, shrink: float, W: np.ndarray, b: np.ndarray,
+                    pca: np.ndarray, out_path: str | Path) -> Path:
+    """Write the speaker-normalising head ``model.onnx``.
+
+    Inputs ``features`` (N, D) and the run statistics of each row's speaker: ``run_mean``,
+    ``run_var`` (N, D) and ``run_n`` (N, 1) clips seen (the row itself included). The speaker
+    statistics are shrunk towards the training prior with weight ``shrink`` (as if ``shrink``
+    prior clips had been seen), the row is standardised by them and a linear layer gives
+    ``logits`` (N, C). ``domain`` (N, 1) is the mean squared whitened projection of the
+    globally standardised row on the training data's principal axes ``pca`` (D, k): about 1
+    on data like the training data, larger off it.
+    """
+    from onnx import TensorProto, helper
+
+    g = _G(fp16=False)
+    k = g.const("shrink", np.array(shrink, np.float32))
+    n = "run_n"
+    denom = g.op("Add", [n, k])
+    mu = g.op("Div", [g.op("Add", [g.op("Mul", [n, "run_mean"]), g.op("Mul", [k, g.const("prior_mean", prior_mean)])]), denom])
+    var = g.op("Div", [g.op("Add", [g.op("Mul", [n, "run_var"]), g.op("Mul", [k, g.const("prior_var", prior_var)])]), denom])
+    eps = g.const("eps", np.array(1e-8, np.float32))
+    z = g.op("Div", [g.op("Sub", ["features", mu]), g.op("Sqrt", [g.op("Add", [var, eps])])])
+    logits = g.op("Add", [g.op("MatMul", [z, g.const("w", W)]), g.const("b", b)])
+    g.nodes.append(helper.make_node("Identity", [logits], ["logits"]))
+    zg = g.op("Div", [g.op("Sub", ["features", "prior_mean"]), g.op("Sqrt", [g.op("Add", ["prior_var", eps])])])
+    proj = g.op("MatMul", [zg, g.const("pca", pca)])
+    dom = g.op("ReduceMean", [g.op("Mul", [proj, proj])], axes=[1], keepdims=1)
+    g.nodes.append(helper.make_node("Identity", [dom], ["domain"]))
+    D, C = W.shape
+    graph = helper.make_graph(
+        g.nodes, "voice_norm_head",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", D]),
+         helper.make_tensor_value_info("run_mean", TensorProto.FLOAT, ["N", D]),
+         helper.make_tensor_value_info("run_var", TensorProto.FLOAT, ["N", D]),
+         helper.make_tensor_value_info("run_n", TensorProto.FLOAT, ["N", 1])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", C]),
+         helper.make_tensor_value_info("domain", TensorProto.FLOAT, ["N", 1])], g.inits)
+    return _save(graph, out_path)

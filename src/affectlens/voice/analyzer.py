@@ -1,10 +1,13 @@
-"""The voice analyzer: Whisper tiny.en encoder features + prosody -> 9 fine emotions.
+"""The voice analyzer: Whisper tiny.en encoder features + prosody -> the canonical 7 emotions.
 
-Registered as ``voice``. Per segment it measures prosody (energy, speech mask,
-F0), encodes the speech extent with blocks 1-3 of the Whisper tiny.en encoder
-(``encoder.onnx``), pools their states over speech frames, and runs the ONNX head (``models/voice-whisper-tiny/model.onnx``) on all segments
-of a batch at once. Probabilities are temperature-calibrated; the canonical 7
-sum calm and bored into neutral (see :mod:`affectlens.voice.head`).
+Registered as ``voice``. Per segment it measures prosody (energy, speech mask, F0), encodes
+the speech extent with blocks 1-3 of the Whisper tiny.en encoder (``encoder.onnx``) and pools
+their states over speech frames. Each speaker's vectors are standardised by that speaker's
+statistics in this run (:class:`SpeakerStats`, kept in the :class:`RunState`), shrunk towards
+the training prior while few segments have been heard; the head (``model.onnx``) runs on all
+segments of a batch at once, after the batch has joined the statistics. The temperature rises
+with the distance from the training features and when few segments of the speaker are known,
+so unfamiliar voices read ``uncertain`` rather than confidently wrong.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, build_estimate
 from ..schema import Estimate
 from ..state import RunState, run_state
 from . import head, prosody
-from .head import FINE_LABELS
 
 MIN_SECONDS = 0.3  # shorter audio is not analysed
 MIN_SPEECH_S = 0.2  # less detected speech than this -> None
@@ -41,7 +43,7 @@ class VoiceAnalyzer(Analyzer):
     name = "voice-whisper-tiny"
     modality = "voice"
     weights = ("model.onnx", "encoder.onnx", "meta.json")
-    meta_keys = ("labels", "temperature")
+    meta_keys = ("labels", "confidence", "normalisation")
     #: segments measured side by side (default ``threads()``), each encoder pass on one
     #: thread: prosody (numpy) and the encoder (onnxruntime) then overlap on the cores
     workers: int | None = None
@@ -118,7 +120,8 @@ class VoiceAnalyzer(Analyzer):
         return self.analyze_batch([inputs], state)[0]
 
     def analyze_batch(self, batch, state: RunState | None = None) -> list[Estimate | None]:
-        """Measure each segment, then run the head once on all that have speech."""
+        """Measure each segment, add them to their speakers' statistics, then run the head once
+        on all that have speech."""
         self.load()
         batch = list(batch)
         with _single_thread_blas():
@@ -128,31 +131,65 @@ class VoiceAnalyzer(Analyzer):
         if not rows:
             return out
         feats = np.stack([measured[i][1].vector() for i in rows]).astype(np.float32)
-        logits = self._session.run(None, {self._session.get_inputs()[0].name: feats})[0]
-        fine = softmax(logits, float(self._meta["temperature"]))
         with run_state(state) as st:
+            stats: SpeakerStats = st.part("voice.speaker_stats", SpeakerStats)
+            keys = [batch[i].speaker or "_" for i in rows]
+            for key, v in zip(keys, feats):
+                stats.add(key, v)
+            mean, var, n = (np.stack(a).astype(np.float32) for a in zip(*(stats.get(k) for k in keys)))
+            logits, domain = self._session.run(None, {"features": feats, "run_mean": mean, "run_var": var,
+                                                      "run_n": n})
+            conf = self._meta.get("confidence")
+            probs = softmax(logits / temperature(conf["theta"], n[:, 0], domain[:, 0])[:, None])
             for j, i in enumerate(rows):
-                out[i] = self._estimate(batch[i], measured[i], fine[j], st)
+                out[i] = self._estimate(batch[i], measured[i], probs[j], st,
+                                        {"speaker_segments": int(n[j, 0]), "domain": round(float(domain[j, 0]), 3)})
         return out
 
-    def _estimate(self, inputs: SegmentInput, measured, fine: np.ndarray, state: RunState) -> Estimate:
+    def _estimate(self, inputs: SegmentInput, measured, probs: np.ndarray, state: RunState,
+                  extra_quality: dict) -> Estimate:
         x, clip = measured
         pr = clip.prosody
         v = pr.pitch.voiced
         f0_med = float(np.median(prosody.hz_to_st(pr.pitch.f0[v]))) if v.sum() >= 5 else None
         base = self._baseline(state, inputs.speaker, inputs.t0, f0_med)
         cues = prosody.prosody_cues(x, t0=inputs.t0, baseline_st=base, pr=pr)
-        va = head.valence_arousal(fine)
+        va = head.valence_arousal(probs)
         quality = {
             "speech_s": round(pr.speech_s, 3),
             "rms_db": round(float(np.median(pr.db[pr.mask])), 2),
             "snr_db": round(prosody.snr_db(pr.db, pr.mask), 2),
+            **extra_quality,
         }
         return build_estimate(
-            self.modality, self.name, head.canonical(fine),
-            fine={k: float(p) for k, p in zip(FINE_LABELS, fine)},
-            fine_predicted=head.fine_predicted(fine),
+            self.modality, self.name, probs,
             vad=(float(va[0]), float(va[1]), None),
             quality=quality, cues=cues,
         )
 
+
+
+def temperature(theta, n: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """``T = exp(a + b log(domain) + c / n)``: hotter off the training data and for speakers
+    heard only briefly (``theta`` from the recipe's held-out predictions, in ``meta.json``)."""
+    a, b, c = theta
+    return np.exp(a + b * np.log(np.maximum(domain, 1e-3)) + c / np.maximum(n, 1))
+
+
+class SpeakerStats:
+    """Running mean and variance of each speaker's head input vectors within one run."""
+
+    def __init__(self) -> None:
+        self._acc: dict[str, list] = {}
+
+    def add(self, key: str, v: np.ndarray) -> None:
+        acc = self._acc.setdefault(key, [0, np.zeros(v.shape, np.float64), np.zeros(v.shape, np.float64)])
+        acc[0] += 1
+        acc[1] += v
+        acc[2] += np.square(v, dtype=np.float64)
+
+    def get(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(mean, variance, [n])`` of the speaker's vectors so far."""
+        n, s, s2 = self._acc[key]
+        mean = s / n
+        return mean, np.maximum(s2 / n - mean**2, 0.0), np.array([n], np.float64)

@@ -1,23 +1,22 @@
-"""Voice head outputs: fine labels -> canonical 7, and the circumplex (valence, arousal) table.
+"""Voice head outputs: canonical probabilities, and the circumplex (valence, arousal) table.
 
-Label rule: the head predicts 9 fine labels. The canonical probabilities sum the
-fine ones per ``affectlens.schema`` speech map: **calm and bored are added to
-neutral** (both are low-arousal states without a canonical counterpart); every
-other fine label is its own canonical label.
+The head (v0.2) is trained on the canonical labels directly: RAVDESS calm and EmoDB boredom
+count as neutral (both are low-arousal states without a canonical counterpart), so voice
+estimates carry no finer labels. ``FINE_LABELS`` is the spelling of the speech corpora's own
+labels, which the corpus readers map to canonical ones.
 
-Valence and arousal are not trained (RAVDESS and EmoDB have no dimensional
-labels): they are the probability-weighted mean of a fixed per-class circumplex
-position (:data:`CIRCUMPLEX`), placed after Russell (1980) and the
-valence/arousal norms commonly used for these categories.
+Valence and arousal are not trained (the speech corpora have no dimensional labels): they are
+the probability-weighted mean of a fixed per-class circumplex position (:data:`CIRCUMPLEX`),
+placed after Russell (1980) and the valence/arousal norms commonly used for these categories.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..schema import LABELS, to_canonical
+from ..schema import LABELS
 
-#: fine labels of the voice head, in output order
+#: the speech corpora's own labels (fine spelling), mapped to canonical ones by the readers
 FINE_LABELS: tuple[str, ...] = (
     "neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "bored",
 )
@@ -35,46 +34,19 @@ CIRCUMPLEX: dict[str, tuple[float, float]] = {
     "bored": (-0.3, -0.7),
 }
 
-#: (9, 7) matrix summing fine probabilities into canonical ones
-FINE_TO_CANON = np.zeros((len(FINE_LABELS), len(LABELS)))
-for _i, _f in enumerate(FINE_LABELS):
-    FINE_TO_CANON[_i, LABELS.index(to_canonical(_f, "speech"))] = 1.0
-
-_VA = np.array([CIRCUMPLEX[f] for f in FINE_LABELS])
+_VA = np.array([CIRCUMPLEX[k] for k in LABELS])
 
 
-def canonical(fine: np.ndarray) -> np.ndarray:
-    """Canonical 7 probabilities from fine 9 (calm and bored added to neutral).
+def valence_arousal(probs: np.ndarray) -> np.ndarray:
+    """Expected (valence, arousal) under canonical probabilities.
 
     Parameters
     ----------
-    fine : ndarray, shape (..., 9)
-        Probabilities in ``FINE_LABELS`` order.
-
-    Returns
-    -------
-    ndarray, shape (..., 7)
-    """
-    return np.asarray(fine) @ FINE_TO_CANON
-
-
-def valence_arousal(fine: np.ndarray) -> np.ndarray:
-    """Expected (valence, arousal) under the fine-label probabilities.
-
-    Parameters
-    ----------
-    fine : ndarray, shape (..., 9)
+    probs : ndarray, shape (..., 7)
+        Probabilities in ``LABELS`` order.
 
     Returns
     -------
     ndarray, shape (..., 2)
     """
-    return np.asarray(fine) @ _VA
-
-
-def fine_predicted(fine: np.ndarray, ratio: float = 0.5) -> list[str]:
-    """Fine labels whose probability is at least ``ratio`` times the top one, best first."""
-    fine = np.asarray(fine)
-    order = np.argsort(-fine)
-    top = fine[order[0]]
-    return [FINE_LABELS[i] for i in order if fine[i] >= ratio * top]
+    return np.asarray(probs) @ _VA

@@ -1,12 +1,13 @@
 """Benchmark: our voice model vs the classic eGeMAPS + linear SVM baseline.
 
-Both are trained on the same train speakers and scored on the same test clips
-in one run. Ours = the shipped Whisper-blocks + prosody features with the head
-configuration of the shipped model (``meta.json`` ``members``), refitted on
-``train_items``; baseline = openSMILE eGeMAPSv02 functionals (88), standardised,
-``LinearSVC`` (class-balanced, C = 0.1 — best of 0.001-1 on the recipe's 5 speaker folds:
-UAR 0.52 RAVDESS / 0.65 EmoDB), trained jointly on both corpora like ours. Needs the ``bench`` extra (opensmile) and
-scikit-learn.
+Both are trained on the same train speakers (canonical labels, RAVDESS + EmoDB + nEMO) and
+scored on the same test clips in one run. Ours = the shipped Whisper-blocks + prosody features
+and the shipped head's recipe (speaker-normalised logistic regression, its C from ``meta.json``),
+refitted on ``train_items`` and read with each test speaker's statistics from all its clips, as
+``affectlens eval voice`` does; baseline = openSMILE eGeMAPSv02 functionals (88), standardised,
+``LinearSVC`` (class-balanced, C = 0.1 — best of 0.001-1 on the earlier recipe's 5 speaker folds),
+trained jointly on the corpora, without speaker normalisation. Needs the ``bench`` extra
+(opensmile) and scikit-learn.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ...voice import features
-from ...voice.head import FINE_LABELS
+from ...schema import LABELS, to_canonical
 from ..corpora import speech as corpora
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "voice-whisper-tiny"
@@ -26,9 +27,9 @@ MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "voice-whisper-tiny
 def _corpus_scores(scores: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
     """UAR and accuracy per corpus, argmax restricted to the corpus' labels (``scores`` may be
     probabilities or decision values: a softmax keeps each row's order)."""
-    z = scores - scores.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    per = corpora.corpus_metrics(p / p.sum(axis=1, keepdims=True), y, corpus)
+    from ...train.voice import corpus_scores, softmax
+
+    per = corpus_scores(softmax(scores), y, corpus)
     return {c: {k: m[k] for k in ("n", "uar", "accuracy")} for c, m in per.items()}
 
 
@@ -68,16 +69,18 @@ def default_split(root: str | Path) -> tuple[list[corpora.Item], list[corpora.It
 
     Test = the withheld speakers (RAVDESS actors 21-24, EmoDB 15 and 16) when
     present; otherwise a speaker-disjoint stand-in: CV fold 0 of the training
-    recipe (RAVDESS actors 01, 06, 11, 16; EmoDB speakers 03 and 12).
+    recipe (RAVDESS actors 01, 06, 11, 16; EmoDB speakers 03 and 12; nEMO EB0, SM0).
     """
-    items = corpora.list_items(root)
+    from ...train.voice import CORPORA
+
+    items = corpora.list_items(root, CORPORA)
     if not items:
-        raise FileNotFoundError(f"no RAVDESS/EmoDB clips under {root}")
+        raise FileNotFoundError(f"no RAVDESS/EmoDB/nEMO clips under {root}")
     test = [i for i in items if i.speaker in TEST_SPEAKERS]
     if not test:
         from ...train.voice import speaker_folds
 
-        fold = speaker_folds(items, 5)
+        fold = speaker_folds(np.array([i.speaker for i in items]), np.array([i.corpus for i in items]), 5)
         test = [i for i, f in zip(items, fold) if f == 0]
     held = {i.speaker for i in test}
     return [i for i in items if i.speaker not in held], test
@@ -104,23 +107,23 @@ def run(train_items: list[corpora.Item], test_items: list[corpora.Item]) -> dict
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
-    from ...train.voice import fit_head, predict_members
+    from ...train.voice import Head
 
     overlap = {i.speaker for i in train_items} & {i.speaker for i in test_items}
     if overlap:
         raise ValueError(f"train and test share speakers: {sorted(overlap)}")
-    y_tr = np.array([FINE_LABELS.index(i.target) for i in train_items])
-    y_te = np.array([FINE_LABELS.index(i.target) for i in test_items])
+    y_tr = np.array([LABELS.index(to_canonical(i.target, "speech")) for i in train_items])
+    y_te = np.array([LABELS.index(to_canonical(i.target, "speech")) for i in test_items])
     c_te = np.array([i.corpus for i in test_items])
     results = {}
 
     meta = json.loads((MODEL_DIR / "meta.json").read_text())
-    config = [(m["kind"], {k: v for k, v in m.items() if k != "kind"}) for m in meta["members"]]
+    C = float(meta["head"].rsplit("C=", 1)[1])
     X_tr, _, _ = _ours_features(train_items)
     X_te, audio_s, t_feat = _ours_features(test_items)
-    mu, sd, members = fit_head(config, X_tr, y_tr)
+    head = Head(X_tr, y_tr, np.array([i.speaker for i in train_items]), C)
     t0 = time.perf_counter()
-    scores = predict_members(members, (X_te - mu) / sd)
+    scores = head.predict(X_te, np.array([i.speaker for i in test_items]))["run"][0]
     t_pred = time.perf_counter() - t0
     rtf = (t_feat + t_pred) / audio_s
     results["ours"] = {**_corpus_scores(scores, y_te, c_te), "rtf": round(rtf, 5),
@@ -131,7 +134,7 @@ def run(train_items: list[corpora.Item], test_items: list[corpora.Item]) -> dict
     sc = StandardScaler().fit(E_tr)
     svm = LinearSVC(C=0.1, class_weight="balanced", max_iter=20000).fit(sc.transform(E_tr), y_tr)
     t0 = time.perf_counter()
-    dec = np.full((len(E_te), len(FINE_LABELS)), -np.inf)
+    dec = np.full((len(E_te), len(LABELS)), -1e9)
     dec[:, svm.classes_] = svm.decision_function(sc.transform(E_te))
     t_pred = time.perf_counter() - t0
     rtf = (t_feat + t_pred) / audio_s

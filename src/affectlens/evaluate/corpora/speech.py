@@ -1,4 +1,4 @@
-"""Speech corpora whose file names encode the label: RAVDESS, EmoDB, CREMA-D, TESS; or a CSV
+"""Speech corpora whose file names encode the label: RAVDESS, EmoDB, nEMO (`SPK_emotion_N`), CREMA-D, TESS; or a CSV
 manifest ``path,label[,speaker]``. One parser for eval, benches and the voice recipe; speaker
 ids are ``corpus-id`` (``ravdess-03``, ``emodb-08``, ``crema-d-1001``, ``tess-OAF``)."""
 
@@ -25,7 +25,10 @@ CORPUS_LABELS: dict[str, tuple[str, ...]] = {
     "emodb": ("neutral", "bored", "happy", "sad", "angry", "fearful", "disgusted"),
     "crema-d": ("neutral", "happy", "sad", "angry", "fearful", "disgusted"),
     "tess": ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"),
+    "nemo": ("neutral", "happy", "sad", "angry", "fearful", "surprised"),
 }
+_NEMO = {"anger": "angry", "fear": "fearful", "happiness": "happy", "neutral": "neutral",
+         "sadness": "sad", "surprised": "surprised"}
 
 # convention -> file-name pattern, and (label, speaker number, intensity) from its match
 _NAMES: list[tuple[str, re.Pattern, Callable[[re.Match], tuple[str, str, int | None]]]] = [
@@ -37,6 +40,8 @@ _NAMES: list[tuple[str, re.Pattern, Callable[[re.Match], tuple[str, str, int | N
      lambda m: (to_canonical(m.group(2).lower(), "speech"), m.group(1), None)),
     ("tess", re.compile(r"^(OAF|YAF)_\w+?_(angry|disgust|fear|happy|neutral|ps|sad)$", re.I),
      lambda m: (to_canonical(m.group(2).lower(), "speech"), m.group(1).upper(), None)),
+    ("nemo", re.compile(r"^([A-Z]{2}\d)_(anger|fear|happiness|neutral|sadness|surprised)_\d+$"),
+     lambda m: (_NEMO[m.group(2)], m.group(1), None)),
 ]
 
 
@@ -54,7 +59,7 @@ def parse(path: str | Path) -> Item:
         if m:
             label, speaker, intensity = fields(m)
             return Item(p, label, f"{corpus}-{speaker}", corpus=corpus, intensity=intensity)
-    raise ValueError(f"not a RAVDESS, EmoDB, CREMA-D or TESS file name: {p.name}")
+    raise ValueError(f"not a RAVDESS, EmoDB, nEMO, CREMA-D or TESS file name: {p.name}")
 
 
 def list_items(root: str | Path, corpora: tuple[str, ...] = ("ravdess", "emodb")) -> list[Item]:
@@ -108,7 +113,7 @@ def read(data: Path) -> EvalSet:
     else:
         raise InputError(data, "expected a folder of labelled audio or a CSV manifest")
     if not items:
-        raise InputError(data, "no audio files with labels in their names (RAVDESS, EmoDB, CREMA-D, TESS)")
+        raise InputError(data, "no audio files with labels in their names (RAVDESS, EmoDB, nEMO, CREMA-D, TESS)")
 
     def load(item: Item) -> SegmentInput:
         audio = np.concatenate(list(decode.iter_audio(decode.check_file(item.source))) or [np.zeros(0, np.float32)])
