@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from affectlens.analyzers import build_estimate
 from affectlens.train.fusion_fit import fit
@@ -76,3 +77,24 @@ def test_smoothing_pulls_a_lone_flip_towards_its_neighbours_and_skips_utterances
     assert media[2].smoothed.label == "happy" and media[2].fused.label == "sad"
     assert media[0].smoothed.valence == 0.5 and media[0].smoothed.arousal is None
     assert all(s.smoothed is None for s in talk)
+
+
+def test_one_modality_cannot_push_fused_confidence_above_its_own():
+    import numpy as np
+
+    from affectlens.analyzers import build_estimate
+    from affectlens.fusion.fuse import cap_single_support, fuse
+
+    face = build_estimate("face", "f", np.array([0.6, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]))
+    voice = build_estimate("voice", "v", np.array([0.1, 0.05, 0.05, 0.6, 0.1, 0.05, 0.05]))
+    p = cap_single_support(np.array([0.05, 0.02, 0.03, 0.8, 0.05, 0.03, 0.02]), [face, voice])
+    assert p[3] == pytest.approx(0.6) and p.sum() == pytest.approx(1.0)
+    assert p[0] / p[1] == pytest.approx(2.5)  # the rest keeps its proportions
+    fused = fuse([face, voice])
+    top = fused.label if fused.label != "uncertain" else max(fused.probs, key=fused.probs.get)
+    assert fused.confidence <= max(face.probs[top], voice.probs[top]) + 1e-6
+    # two modalities reading the same label may add up
+    voice_happy = build_estimate("voice", "v", np.array([0.3, 0.5, 0.05, 0.05, 0.05, 0.03, 0.02]))
+    face_happy = build_estimate("face", "f", np.array([0.3, 0.5, 0.05, 0.05, 0.05, 0.03, 0.02]))
+    p2 = cap_single_support(np.array([0.2, 0.7, 0.02, 0.02, 0.02, 0.02, 0.02]), [face_happy, voice_happy])
+    assert p2[1] == 0.7

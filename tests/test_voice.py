@@ -148,13 +148,13 @@ def test_analyzer_real_clips():
         batch.append(SegmentInput(t0=10.0 * i, t1=10.0 * i + len(x) / SR, audio=x, speaker="S1"))
     ests = an.analyze_batch(batch)
     assert all(e is not None for e in ests)
+    # each segment is read with its speaker's statistics up to and including itself
+    assert [e.quality["speaker_segments"] for e in ests] == list(range(1, len(clips) + 1))
     for e in ests:
         assert e.fine == {}  # v0.2 reads canonical labels only
         assert set(e.probs) == set(LABELS) and sum(e.probs.values()) == pytest.approx(1.0, abs=1e-4)
         assert -1 <= e.valence <= 1 and -1 <= e.arousal <= 1
         assert {"speech_s", "rms_db", "snr_db", "domain"} <= set(e.quality) and e.quality["speech_s"] > 0.5
-        # the whole batch joined speaker S1's statistics before the head ran
-        assert e.quality["speaker_segments"] == len(clips)
         assert 0 < e.quality["domain"] < 50
         names = {c.name for c in e.cues}
         assert {"f0_median_st", "loudness_db", "speaking_rate_syl_s"} <= names
@@ -172,7 +172,25 @@ def test_two_speakers_keep_separate_statistics():
     clips = sorted(VOICE.glob("*.flac"))[:3]
     batch = [SegmentInput(0.0, 3.0, audio=corpora.load_audio(f), speaker=s) for f, s in zip(clips, "ABA")]
     ests = an.analyze_batch(batch)
-    assert [e.quality["speaker_segments"] for e in ests] == [2, 1, 2]
+    assert [e.quality["speaker_segments"] for e in ests] == [1, 1, 2]
+    # cutting a run into batches does not change a result
+    from affectlens.state import RunState
+
+    with RunState() as st:
+        parts = an.analyze_batch(batch[:1], st) + an.analyze_batch(batch[1:], st)
+    assert [e.probs for e in parts] == [e.probs for e in ests]
+
+
+def test_primed_statistics_read_every_clip_alike():
+    from affectlens.state import RunState
+
+    an = _analyzer()
+    clips = sorted(VOICE.glob("*.flac"))[:3]
+    batch = [SegmentInput(0.0, 3.0, audio=corpora.load_audio(f), speaker="A") for f in clips]
+    with RunState() as st:
+        an.prime(batch, st)
+        ests = an.analyze_batch(batch, st)
+    assert [e.quality["speaker_segments"] for e in ests] == [3, 3, 3]
 
 
 def test_angry_clip_reads_high_arousal():

@@ -47,8 +47,9 @@ RUN_CHUNK = 256
 
 def _runs(items: list, batch: int, by_speaker: bool) -> list[list[int]]:
     """Item indices analysed together as one run. Voice: each speaker's clips form one run, as
-    one recording of that speaker would (the analyzer standardises a voice by its speaker's
-    statistics in the run); clips without a speaker id form one run together. Else batches."""
+    one recording of that speaker would, primed with the speaker's statistics from all of them
+    (the analyzer standardises a voice by its speaker's statistics in the run); clips without
+    a speaker id form one run together. Else batches."""
     if not by_speaker:
         return [list(range(i, min(i + batch, len(items)))) for i in range(0, len(items), batch)]
     runs: dict[str, list[int]] = {}
@@ -69,9 +70,15 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
     items = es.items[:limit] if limit else es.items
     estimates: list[Estimate | None] = [None] * len(items)
     t_model, done = 0.0, 0
-    for run in _runs(items, batch, by_speaker=es.task == "voice"):
+    prime = getattr(analyzer, "prime", None) if es.task == "voice" else None
+    for run in _runs(items, batch, by_speaker=prime is not None):
         with RunState(evidence=False) as state:  # scores only: skip costly cues
-            for k in range(0, len(run), RUN_CHUNK):  # a chunk joins the run's statistics at once
+            if prime is not None:  # the speaker's statistics from all of its clips first
+                t = time.perf_counter()
+                for k in range(0, len(run), RUN_CHUNK):
+                    prime([es.load(items[i]) for i in run[k:k + RUN_CHUNK]], state)
+                t_model += time.perf_counter() - t
+            for k in range(0, len(run), RUN_CHUNK):
                 part = run[k:k + RUN_CHUNK]
                 inputs = [es.load(items[i]) for i in part]
                 t = time.perf_counter()

@@ -120,8 +120,9 @@ class VoiceAnalyzer(Analyzer):
         return self.analyze_batch([inputs], state)[0]
 
     def analyze_batch(self, batch, state: RunState | None = None) -> list[Estimate | None]:
-        """Measure each segment, add them to their speakers' statistics, then run the head once
-        on all that have speech."""
+        """Measure each segment, then run the head once on all that have speech. Each segment is
+        read with its speaker's statistics up to and including itself (in batch order), so the
+        result does not depend on how a run is cut into batches."""
         self.load()
         batch = list(batch)
         with _single_thread_blas():
@@ -133,10 +134,12 @@ class VoiceAnalyzer(Analyzer):
         feats = np.stack([measured[i][1].vector() for i in rows]).astype(np.float32)
         with run_state(state) as st:
             stats: SpeakerStats = st.part("voice.speaker_stats", SpeakerStats)
-            keys = [batch[i].speaker or "_" for i in rows]
-            for key, v in zip(keys, feats):
+            running = []
+            for i, v in zip(rows, feats):
+                key = batch[i].speaker or "_"
                 stats.add(key, v)
-            mean, var, n = (np.stack(a).astype(np.float32) for a in zip(*(stats.get(k) for k in keys)))
+                running.append(stats.get(key))
+            mean, var, n = (np.stack(a).astype(np.float32) for a in zip(*running))
             logits, domain = self._session.run(None, {"features": feats, "run_mean": mean, "run_var": var,
                                                       "run_n": n})
             conf = self._meta.get("confidence")
@@ -145,6 +148,19 @@ class VoiceAnalyzer(Analyzer):
                 out[i] = self._estimate(batch[i], measured[i], probs[j], st,
                                         {"speaker_segments": int(n[j, 0]), "domain": round(float(domain[j, 0]), 3)})
         return out
+
+    def prime(self, batch, state: RunState) -> None:
+        """Add ``batch`` to its speakers' statistics in ``state`` and freeze them: segments read
+        afterwards are standardised by statistics of the whole batch (evaluation reads a
+        speaker's clips as one recording this way)."""
+        self.load()
+        with _single_thread_blas():
+            measured = self._map(self._measure, list(batch))
+        stats: SpeakerStats = state.part("voice.speaker_stats", SpeakerStats)
+        for inp, m in zip(batch, measured):
+            if m is not None:
+                stats.add(inp.speaker or "_", m[1].vector())
+        stats.frozen = True
 
     def _estimate(self, inputs: SegmentInput, measured, probs: np.ndarray, state: RunState,
                   extra_quality: dict) -> Estimate:
@@ -177,12 +193,16 @@ def temperature(theta, n: np.ndarray, domain: np.ndarray) -> np.ndarray:
 
 
 class SpeakerStats:
-    """Running mean and variance of each speaker's head input vectors within one run."""
+    """Running mean and variance of each speaker's head input vectors within one run
+    (``frozen``: primed statistics that later segments no longer change)."""
 
     def __init__(self) -> None:
         self._acc: dict[str, list] = {}
+        self.frozen = False
 
     def add(self, key: str, v: np.ndarray) -> None:
+        if self.frozen and key in self._acc:
+            return
         acc = self._acc.setdefault(key, [0, np.zeros(v.shape, np.float64), np.zeros(v.shape, np.float64)])
         acc[0] += 1
         acc[1] += v
