@@ -38,7 +38,8 @@ jobs = Table(
     Column("finished", DateTime(timezone=True)),
 )
 #: the columns a status or list answer needs (never the result)
-SUMMARY = [jobs.c[k] for k in ("id", "status", "progress", "error", "filename", "created", "started", "finished")]
+SUMMARY = [jobs.c[k] for k in ("id", "status", "progress", "error", "filename", "attempts", "created", "started",
+                                "finished")]
 
 
 def now() -> dt.datetime:
@@ -60,6 +61,7 @@ class JobRow:
     progress: float
     error: str | None
     filename: str
+    attempts: int
     created: str
     started: str | None
     finished: str | None
@@ -67,7 +69,7 @@ class JobRow:
     @classmethod
     def of(cls, row) -> "JobRow":
         m = row._mapping
-        return cls(m["id"], m["status"], float(m["progress"]), m["error"], m["filename"],
+        return cls(m["id"], m["status"], float(m["progress"]), m["error"], m["filename"], int(m["attempts"]),
                    _utc(m["created"]), _utc(m["started"]), _utc(m["finished"]))
 
     def public(self) -> dict:
