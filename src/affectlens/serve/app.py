@@ -160,20 +160,22 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
         runner.wake()
         return JSONResponse({"id": job.id, "status": job.status}, status_code=202)
 
+    # status and list are the hot polling routes: async (no thread hop; the queries are short)
+    # and a plain JSONResponse (no per-field encoding)
     @app.get("/v1/jobs", tags=["jobs"])
-    def list_jobs(request: Request, status: str | None = Query(None, description="|".join(STATUSES)),
+    async def list_jobs(request: Request, status: str | None = Query(None, description="|".join(STATUSES)),
                   limit: int = Query(50, ge=1, le=1000)):
         """Jobs, newest first."""
         authorize(request)
         if status is not None and status not in STATUSES:
             raise ApiError(422, f"status must be one of {', '.join(STATUSES)}")
-        return {"jobs": [j.public() for j in store.list(status, limit)]}
+        return JSONResponse({"jobs": [j.public() for j in store.list(status, limit)]})
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
-    def job_status(request: Request, job_id: str):
+    async def job_status(request: Request, job_id: str):
         """``status`` is queued | running | done | failed | cancelled; ``progress`` 0..1."""
         authorize(request)
-        return job_or_404(job_id).public()
+        return JSONResponse(job_or_404(job_id).public())
 
     def load_result(job_id: str):
         from ..schema import Analysis
