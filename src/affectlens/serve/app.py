@@ -160,8 +160,12 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
         runner.wake()
         return JSONResponse({"id": job.id, "status": job.status}, status_code=202)
 
-    # status and list are the hot polling routes: async (no thread hop; the queries are short)
-    # and a plain JSONResponse (no per-field encoding)
+    async def db(fn, *args):
+        """SQLite answers in-process in well under a millisecond: call it on the event loop.
+        A database server means waiting on a socket: do that in the thread pool."""
+        return fn(*args) if store.local else await run_in_threadpool(fn, *args)
+
+    # status and list are the hot polling routes: async and a plain JSONResponse (no per-field encoding)
     @app.get("/v1/jobs", tags=["jobs"])
     async def list_jobs(request: Request, status: str | None = Query(None, description="|".join(STATUSES)),
                   limit: int = Query(50, ge=1, le=1000)):
@@ -169,13 +173,16 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
         authorize(request)
         if status is not None and status not in STATUSES:
             raise ApiError(422, f"status must be one of {', '.join(STATUSES)}")
-        return JSONResponse({"jobs": [j.public() for j in store.list(status, limit)]})
+        return JSONResponse({"jobs": [j.public() for j in await db(store.list, status, limit)]})
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
     async def job_status(request: Request, job_id: str):
         """``status`` is queued | running | done | failed | cancelled; ``progress`` 0..1."""
         authorize(request)
-        return JSONResponse(job_or_404(job_id).public())
+        job = await db(store.get, job_id)
+        if job is None:
+            raise ApiError(404, f"no job {job_id}")
+        return JSONResponse(job.public())
 
     def load_result(job_id: str):
         from ..schema import Analysis

@@ -93,7 +93,7 @@ def open_engine(url: str) -> Engine:
                             pool_size=8, max_overflow=32)
         event.listen(eng, "connect", _sqlite_pragmas)
     else:
-        eng = create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+        eng = create_engine(url, pool_size=16, max_overflow=32, pool_recycle=600)
     metadata.create_all(eng)
     return eng
 
@@ -103,6 +103,7 @@ class JobStore:
 
     def __init__(self, url: str):
         self.engine = open_engine(url)
+        self.local = self.engine.dialect.name == "sqlite"
 
     def close(self) -> None:
         self.engine.dispose()
