@@ -80,7 +80,7 @@ function clock(t) { const m = Math.floor(t / 60); return `${String(m).padStart(2
 function addRow(s) {
   const e = s.estimates, cell = k => e[k] ? chip(e[k].label, e[k].confidence) : "–";
   const row = document.createElement("tr");
-  row.innerHTML = `<td>${clock(s.start)}–${clock(s.end)}</td><td>${esc(s.kind)}</td><td>${cell("face")}</td><td>${cell("voice")}</td>
+  row.innerHTML = `<td>${clock(s.start)}–${clock(s.end)}</td><td class="kind">${esc(s.kind)}</td><td>${cell("face")}</td><td>${cell("voice")}</td>
     <td>${cell("text")}</td><td>${s.fused ? chip(s.fused.label, s.fused.confidence) : "–"}</td><td>${esc(s.text || "")}</td>`;
   const body = document.querySelector("#segments tbody");
   body.prepend(row);
@@ -91,8 +91,8 @@ function draw() {
   c.width = c.clientWidth || 1000;
   const W = c.width, H = c.height, left = 44, rowH = (H - 20) / ROWS.length;
   const now = Math.max(samples / rate, SPAN_S), t0 = now - SPAN_S, x = t => left + (t - t0) / SPAN_S * (W - left - 4);
-  g.clearRect(0, 0, W, H); g.font = "12px system-ui"; g.fillStyle = "#5f6368";
-  ROWS.forEach((r, i) => g.fillText(r, 2, 14 + i * rowH + rowH / 2));
+  g.clearRect(0, 0, W, H); g.font = "12px system-ui"; g.fillStyle = "#5f6368"; g.textBaseline = "middle";
+  ROWS.forEach((r, i) => g.fillText(r, 2, 4 + i * rowH + rowH / 2));
   for (const s of segments) {
     if (s.end < t0) continue;
     ROWS.forEach((r, i) => {
@@ -103,6 +103,8 @@ function draw() {
     });
   }
   g.globalAlpha = 1; g.fillStyle = "#5f6368";
-  for (let t = Math.ceil(t0 / 5) * 5; t <= now; t += 5) { g.fillText(clock(t), x(t) - 14, H - 3); g.fillRect(x(t), H - 18, 1, 4); }
+  const step = W < 600 ? 10 : 5;
+  g.textBaseline = "alphabetic";
+  for (let t = Math.ceil(t0 / step) * step; t <= now; t += step) { g.fillText(t + " s", x(t) - 8, H - 3); g.fillRect(x(t), H - 18, 1, 4); }
 }
 window.addEventListener("resize", draw); draw();
