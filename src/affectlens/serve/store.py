@@ -104,6 +104,8 @@ class JobStore:
     def __init__(self, url: str):
         self.engine = open_engine(url)
         self.local = self.engine.dialect.name == "sqlite"
+        # reads run in autocommit: one round trip each (no BEGIN / ROLLBACK around the SELECT)
+        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -172,7 +174,7 @@ class JobStore:
 
     # ------------------------------------------------------------ reads
     def get(self, job_id: str) -> JobRow | None:
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             row = c.execute(select(*SUMMARY).where(jobs.c.id == job_id)).first()
         return JobRow.of(row) if row else None
 
@@ -180,16 +182,16 @@ class JobStore:
         q = select(*SUMMARY).order_by(jobs.c.created.desc(), jobs.c.id).limit(limit)
         if status:
             q = q.where(jobs.c.status == status)
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             return [JobRow.of(r) for r in c.execute(q)]
 
     def result(self, job_id: str) -> tuple[str | None, str | None]:
         """(result JSON, media file name) of a done job, or (None, None)."""
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             row = c.execute(select(jobs.c.result, jobs.c.media).where(jobs.c.id == job_id,
                                                                        jobs.c.status == "done")).first()
         return (row.result, row.media) if row else (None, None)
 
     def count(self, status: str) -> int:
-        with self.engine.connect() as c:
+        with self.reader.connect() as c:
             return int(c.execute(select(func.count()).select_from(jobs).where(jobs.c.status == status)).scalar())
