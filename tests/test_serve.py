@@ -233,3 +233,47 @@ def test_load_status_and_list(server):
     bound = 200 if load <= 2 else 600  # a machine already busy with other work gets 3x
     assert res["p95_ms"] < bound, (res, f"load per core before the run {load:.1f}")
     assert res["rss_mb_max"] - res["rss_mb_start"] < 100
+
+
+def test_stream_video_frames_and_bad_messages(server):
+    """JPEG frames tagged 0x02 (+ float64 time) give face estimates; a bad tag closes with 1003."""
+    if "sqlite" not in str(server.data_dir):
+        pytest.skip("the stream does not touch the store: run once")
+    import io
+    import struct
+
+    from PIL import Image
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from affectlens.media.decode import iter_frames
+
+    seconds = 6.0
+    pcm = clip_pcm(seconds)
+    ws_url = server.url.replace("http", "ws") + f"/v1/stream?token={TOKEN}"
+    with connect(ws_url, open_timeout=30) as ws:
+        ws.send(json.dumps({"sample_rate": 16000, "modalities": ["face", "voice"]}))
+        assert json.loads(ws.recv(timeout=60))["modalities"]["face"] == "ready"
+        for t, frame in iter_frames(CLIP, fps=5):
+            if t >= seconds:
+                break
+            jpeg = io.BytesIO()
+            Image.fromarray(frame).save(jpeg, "JPEG", quality=85)
+            a = int(t * 16000) * 2
+            ws.send(b"\x01" + pcm[a:a + 6400])  # 0.2 s of audio per frame
+            ws.send(b"\x02" + struct.pack("<d", t) + jpeg.getvalue())
+        ws.send(json.dumps({"type": "end"}))
+        messages = []
+        while not messages or messages[-1].get("type") != "summary":
+            messages.append(json.loads(ws.recv(timeout=60)))
+    summary = messages.pop()["analysis"]
+    assert any("face" in m["estimates"] for m in messages), messages
+    assert summary["media"]["has_video"] and summary["modalities"]["face"] == "present"
+    with connect(ws_url, open_timeout=30) as ws:
+        ws.send(json.dumps({"sample_rate": 16000, "modalities": ["voice"]}))
+        ws.recv(timeout=60)
+        ws.send(b"\x07junk")
+        assert json.loads(ws.recv(timeout=30))["type"] == "error"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+    assert closed.value.rcvd.code == 1003
