@@ -77,6 +77,7 @@ class LiveSession:
         self._speech: _Speech | None = None
         self._frames: list[tuple[float, np.ndarray]] = []
         self._bytes = 0
+        self._odd = b""
         self._previous_label: str | None = None
         self.segments: list[Segment] = []
         self.status: dict[str, str] = {}
@@ -93,7 +94,10 @@ class LiveSession:
     def push_pcm(self, pcm: bytes) -> list[Segment]:
         """16-bit little-endian mono PCM at the hello's rate; returns the segments it finished."""
         self._bytes += len(pcm)
-        x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+        pcm, self._odd = self._odd + pcm, b""
+        if len(pcm) % 2:  # a sample split across messages: keep its first byte
+            pcm, self._odd = pcm[:-1], pcm[-1:]
+        x = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         if self._resampler is not None:
             x = self._resampler(x)
         self._audio = np.concatenate([self._audio, x])

@@ -8,6 +8,7 @@ never read whole.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import uuid
@@ -173,8 +174,8 @@ def check_media(path: Path) -> None:
     """415 unless affectlens can read the file (media or image probes; text decodes as UTF-8)."""
     try:
         if path.suffix in decode.TEXT_EXT | decode.TABLE_EXT:
-            with open(path, "rb") as fh:
-                fh.read(1 << 20).decode("utf-8")
+            with open(path, "rb") as fh:  # the first MB, a character cut at its end is fine
+                codecs.getincrementaldecoder("utf-8")().decode(fh.read(1 << 20), final=False)
         else:
             decode.probe(path)
     except (InputError, UnicodeDecodeError) as exc:
