@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.analyzers import ModelUnavailable, SegmentInput, get_analyzer
+from affectlens.analyzers import ModelUnavailable, SegmentInput
+from affectlens.registry import get_analyzer
 from affectlens.schema import LABELS
-from affectlens.voice import corpora, features, head, prosody, whisper_np
-from affectlens.voice.corpora import FINE_LABELS
+from affectlens.evaluate.corpora import speech as corpora
+from affectlens.train import whisper_np
+from affectlens.voice import features, head, prosody
+from affectlens.voice.head import FINE_LABELS
 
 from conftest import DATA, corpus_path
 
@@ -217,7 +220,7 @@ def test_bench_runs_on_a_small_split():
     pytest.importorskip("sklearn")
     _analyzer()
     root = corpus_path()
-    from affectlens.voice import bench
+    from affectlens.evaluate.bench import voice as bench
 
     items = corpora.list_items(root)
     pick = []

@@ -1,28 +1,28 @@
-"""The one interface every modality analyzer implements, and the registry of them.
+"""The one interface every modality analyzer implements.
 
 An analyzer turns the inputs of one segment (frames, audio, words) into an
 ``Estimate`` for its modality, or ``None`` when the segment holds nothing it can
 read (no face, no speech, no words). It never invents an estimate.
 
-Analyzers register themselves with :func:`register`; :func:`available_analyzers`
-returns those whose weights are installed, so the pipeline runs whatever exists and
-reports the rest as absent.
+Each modality's ``spec.py`` names its analyzers; :mod:`affectlens.registry` creates and
+loads them (``get_analyzer``), so the pipeline runs whatever is installed and reports the
+rest as absent.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
 from .schema import Estimate, ModelInfo
+from .state import RunState, run_state
 
 MODELS_DIR = Path(__file__).parent / "models"
 
@@ -79,8 +79,11 @@ class ModelUnavailable(RuntimeError):
 class Analyzer(ABC):
     """Uniform analyzer interface: ``name``, ``version``, ``modality``, ``analyze``.
 
-    Subclasses load their model lazily (once per process) in ``load`` and raise
-    ``ModelUnavailable`` with a one-line reason when they cannot.
+    Subclasses load their model once in ``load`` (idempotent, called under a process-wide
+    lock) and raise ``ModelUnavailable`` with a one-line reason when they cannot. After
+    ``load`` an analyzer is read-only: whatever one input needs to carry from segment to
+    segment (tracks, baselines, caches) lives in the :class:`~affectlens.state.RunState`
+    passed to ``analyze`` / ``analyze_batch``, so one analyzer may serve many runs and threads.
     """
 
     name: str = ""
@@ -88,9 +91,6 @@ class Analyzer(ABC):
     modality: str = ""
     #: files the model needs, relative to ``models/<name>/``
     weights: tuple[str, ...] = ()
-    #: compute evidence cues (evaluation switches this off where cues are costly)
-    evidence: bool = True
-
     @property
     def model_dir(self) -> Path:
         return MODELS_DIR / self.name
@@ -113,13 +113,21 @@ class Analyzer(ABC):
             sha = _sha256(self.model_dir / self.weights[0])
         return ModelInfo(name=self.name, version=self.version, modality=self.modality, sha256=sha)
 
-    @abstractmethod
-    def analyze(self, inputs: SegmentInput) -> Estimate | None:
-        """Estimate the emotion in one segment, or ``None`` if there is nothing to read."""
+    def load(self) -> None:
+        """Load the model (once; a no-op afterwards). Raises ``ModelUnavailable``."""
 
-    def analyze_batch(self, batch: Iterable[SegmentInput]) -> list[Estimate | None]:
-        """Analyze many segments; analyzers override this to batch their forward pass."""
-        return [self.analyze(x) for x in batch]
+    @abstractmethod
+    def analyze(self, inputs: SegmentInput, state: RunState | None = None) -> Estimate | None:
+        """Estimate the emotion in one segment, or ``None`` if there is nothing to read.
+
+        ``state`` is the run the segment belongs to; without one the call is a run of its own."""
+
+    def analyze_batch(self, batch: Iterable[SegmentInput],
+                      state: RunState | None = None) -> list[Estimate | None]:
+        """Analyze consecutive segments of one run; analyzers override this to batch their
+        forward pass."""
+        with run_state(state) as st:
+            return [self.analyze(x, st) for x in batch]
 
 
 @cache
@@ -134,71 +142,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-_REGISTRY: dict[str, Callable[[], Analyzer]] = {}
-_INSTANCES: dict[str, Analyzer] = {}
-
-
-def register(key: str) -> Callable[[type[Analyzer]], type[Analyzer]]:
-    """Class decorator: make an analyzer known to the pipeline under ``key``."""
-
-    def deco(cls: type[Analyzer]) -> type[Analyzer]:
-        _REGISTRY[key] = cls
-        return cls
-
-    return deco
-
-
-def _load_builtin() -> None:
-    # Importing the modality packages registers their analyzers.
-    import importlib
-
-    for mod in ("affectlens.face", "affectlens.voice", "affectlens.text"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:  # an optional extra is not installed; reported as absent
-            pass
-
-
-def registered() -> dict[str, Callable[[], Analyzer]]:
-    """All analyzer factories known, keyed like ``face``, ``voice``, ``text``, ``dialogue``."""
-    _load_builtin()
-    return dict(_REGISTRY)
-
-
-@contextlib.contextmanager
-def evidence_off(*analyzers: "Analyzer") -> Iterator[None]:
-    """Switch evidence cues off on (shared) analyzers for a block, then restore each flag."""
-    saved = [an.evidence for an in analyzers]
-    try:
-        for an in analyzers:
-            an.evidence = False
-        yield
-    finally:
-        for an, flag in zip(analyzers, saved):
-            an.evidence = flag
-
-
-def get_analyzer(key: str) -> Analyzer:
-    """The analyzer for ``key`` (one instance per process).
-
-    Raises
-    ------
-    ModelUnavailable
-        If nothing is registered for ``key`` or its weights are missing.
-    """
-    if key in _INSTANCES:
-        return _INSTANCES[key]
-    factories = registered()
-    if key not in factories:
-        raise ModelUnavailable(f"no model for {key}: no {key} analyzer is shipped in this version")
-    analyzer = factories[key]()
-    reason = analyzer.unavailable_reason()
-    if reason:
-        raise ModelUnavailable(reason)
-    _INSTANCES[key] = analyzer
-    return analyzer
 
 
 #: below this calibrated confidence an estimate's label reads "uncertain"

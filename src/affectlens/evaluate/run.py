@@ -9,6 +9,7 @@ import numpy as np
 
 from ..analyzers import Analyzer
 from ..schema import LABEL_MAPS, LABELS, Estimate
+from ..state import RunState
 from . import metrics
 from .corpora import EvalSet
 
@@ -55,17 +56,14 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
     items = es.items[:limit] if limit else es.items
     estimates: list[Estimate | None] = []
     t_model = 0.0
-    evidence, analyzer.evidence = analyzer.evidence, False  # scores only: skip costly cues
-    try:
-        for i in range(0, len(items), batch):
-            inputs = [es.load(it) for it in items[i:i + batch]]
-            t = time.perf_counter()
-            estimates += analyzer.analyze_batch(inputs)
-            t_model += time.perf_counter() - t
-            if progress:
-                progress(min(i + batch, len(items)), len(items))
-    finally:
-        analyzer.evidence = evidence
+    for i in range(0, len(items), batch):
+        inputs = [es.load(it) for it in items[i:i + batch]]
+        t = time.perf_counter()
+        with RunState(evidence=False) as state:  # scores only: skip costly cues
+            estimates += analyzer.analyze_batch(inputs, state)
+        t_model += time.perf_counter() - t
+        if progress:
+            progress(min(i + batch, len(items)), len(items))
     out = {"task": es.task, "data": es.data, "format": es.fmt, "n": len(items),
            "model": {**analyzer.info().model_dump(), "meta_val": _meta_val(analyzer.meta())}}
     if es.kind == "single":

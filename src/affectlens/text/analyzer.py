@@ -4,8 +4,8 @@ Both run a fine-tuned all-MiniLM-L6-v2 exported to ONNX, with onnxruntime and th
 ``tokenizers`` package (no torch at inference).
 
 Evidence (word-occlusion cues: one extra forward pass per word, about 10× the cost) follows
-``Analyzer.evidence``: on by default, off in ``affectlens eval`` and ``affectlens bench``;
-``analyze_batch(batch, evidence=...)`` overrides it for one call.
+the run's ``RunState.evidence``: on by default (and without a state), off in ``affectlens eval``
+and ``affectlens bench``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..analyzers import (Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, register,
-                         softmax)
+from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, softmax
 from ..schema import LABELS, Cue, Estimate
+from ..state import RunState
 from .encoding import encode_dialogue, encode_texts, load_tokenizer, pad_batch
 from .occlusion import occlude
 
@@ -52,10 +52,7 @@ class _MiniLMAnalyzer(Analyzer):
     #: one thread and ``threads()`` passes run side by side (measured 209 -> 345 texts/s, 2 cores)
     workers: int | None = None
 
-    def __init__(self, evidence: bool = True, batch_evidence: bool = False,
-                 model_dir: str | Path | None = None, n_cues: int = 3) -> None:
-        self.evidence = evidence
-        self.batch_evidence = batch_evidence
+    def __init__(self, model_dir: str | Path | None = None, n_cues: int = 3) -> None:
         self.n_cues = n_cues
         self._dir = Path(model_dir) if model_dir else None
         self._sess = None
@@ -103,16 +100,16 @@ class _MiniLMAnalyzer(Analyzer):
         inv[order] = np.arange(len(order))
         return {k: np.concatenate([r[j] for r in results])[inv] for j, k in enumerate(self._outputs)}
 
-    def analyze(self, inputs: SegmentInput) -> Estimate | None:
-        """One segment, with occlusion cues when the analyzer's ``evidence`` is on."""
-        return self.analyze_batch([inputs], evidence=self.evidence)[0]
+    def analyze(self, inputs: SegmentInput, state: RunState | None = None) -> Estimate | None:
+        """One segment, with occlusion cues unless ``state.evidence`` is off."""
+        return self.analyze_batch([inputs], state)[0]
 
-    def _start(self, batch: Iterable[SegmentInput], evidence: bool | None):
+    def _start(self, batch: Iterable[SegmentInput], state: RunState | None):
         """Load the model; the batch as a list, the evidence flag in force, the indices of
         segments that have words and a result list of ``None``."""
         self.load()
         batch = list(batch)
-        evidence = (self.evidence or self.batch_evidence) if evidence is None else evidence
+        evidence = True if state is None else state.evidence
         live = [i for i, x in enumerate(batch) if x.text]
         results: list[Estimate | None] = [None] * len(batch)
         return batch, evidence, live, results
@@ -133,7 +130,6 @@ class _MiniLMAnalyzer(Analyzer):
         return cues
 
 
-@register("text")
 class TextAnalyzer(_MiniLMAnalyzer):
     """Emotion in a segment's words: canonical 7 (calibrated), GoEmotions 28 and VAD.
 
@@ -149,9 +145,9 @@ class TextAnalyzer(_MiniLMAnalyzer):
         return softmax(self._run(seqs)["logits7"], float(self._meta["temperature"]))
 
     def analyze_batch(self, batch: Iterable[SegmentInput],
-                      evidence: bool | None = None) -> list[Estimate | None]:
-        """Analyze many segments in batched forward passes (cues only if ``evidence``)."""
-        batch, evidence, live, results = self._start(batch, evidence)
+                      state: RunState | None = None) -> list[Estimate | None]:
+        """Analyze many segments in batched forward passes (cues unless ``state.evidence`` is off)."""
+        batch, evidence, live, results = self._start(batch, state)
         if not live:
             return results
         seqs = self._encode([batch[i].text for i in live])
@@ -182,7 +178,6 @@ class TextAnalyzer(_MiniLMAnalyzer):
         return results
 
 
-@register("dialogue")
 class DialogueAnalyzer(_MiniLMAnalyzer):
     """Emotion of an utterance read with its preceding turns (MELD-style conversations).
 
@@ -205,9 +200,9 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
         return softmax(out["logits7"] + bias, float(self._meta["temperature"]))
 
     def analyze_batch(self, batch: Iterable[SegmentInput],
-                      evidence: bool | None = None) -> list[Estimate | None]:
-        """Analyze many utterances in batched forward passes (cues only if ``evidence``)."""
-        batch, evidence, live, results = self._start(batch, evidence)
+                      state: RunState | None = None) -> list[Estimate | None]:
+        """Analyze many utterances in batched forward passes (cues unless ``state.evidence`` is off)."""
+        batch, evidence, live, results = self._start(batch, state)
         if not live:
             return results
         enc = [self._encode_one(batch[i], batch[i].text) for i in live]

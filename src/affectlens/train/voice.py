@@ -28,8 +28,12 @@ import numpy as np
 
 from ..analyzers import file_sha256
 from ..config import data_root
-from ..voice import corpora, export, features, prosody, whisper_np
-from ..voice.corpora import CORPUS_LABELS, FINE_LABELS, corpus_metrics
+from ..evaluate.corpora import speech as corpora
+from ..evaluate.corpora.speech import CORPUS_LABELS, corpus_metrics
+from ..voice import features, prosody
+from ..voice.head import FINE_LABELS
+from . import voice_export as export
+from . import whisper_np
 
 MODEL_NAME = "voice-whisper-tiny"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / MODEL_NAME

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..schema import EMODB_CODES, RAVDESS_CODES, fine_name
-
-#: fine labels of the voice head, in output order
-FINE_LABELS: tuple[str, ...] = (
-    "neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "bored",
-)
+from ...schema import EMODB_CODES, RAVDESS_CODES, fine_name
+from ...voice.head import FINE_LABELS
 #: each corpus' label set, in fine-label spelling
 CORPUS_LABELS: dict[str, tuple[str, ...]] = {
     "ravdess": ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised"),
@@ -82,7 +78,7 @@ def load_audio(path: str | Path, sr: int = 16000) -> np.ndarray:
 
 def corpus_metrics(P: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
     """Per corpus: renormalise over its labels, argmax -> accuracy, UAR, macro F1, ECE, per-class recall."""
-    from ..evaluate.metrics import expected_calibration_error
+    from ..metrics import expected_calibration_error
 
     out = {}
     for c, labs in CORPUS_LABELS.items():

@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..analyzers import SegmentInput, Word
-from ..errors import InputError
-from ..media import decode, transcript
-from ..schema import GOEMOTIONS_LABELS, LABELS, fine_name, to_canonical
+from ...analyzers import SegmentInput, Word
+from ...errors import InputError
+from ...media import decode, transcript
+from ...schema import GOEMOTIONS_LABELS, LABELS, fine_name, to_canonical
 
 AUDIO_EXT = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".aac", ".webm", ".mp4"}
 
@@ -108,13 +108,13 @@ SPEECH_LABELS = {
 
 
 def _ravdess(code: str) -> str:
-    from ..schema import RAVDESS_CODES
+    from ...schema import RAVDESS_CODES
 
     return fine_name(RAVDESS_CODES[code])
 
 
 def _emodb(letter: str) -> str:
-    from ..schema import EMODB_CODES
+    from ...schema import EMODB_CODES
 
     return EMODB_CODES[letter]
 
