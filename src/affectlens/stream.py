@@ -40,6 +40,8 @@ class LiveOptions:
     modalities: tuple[str, ...] = ("face", "voice", "text")
     window_s: float = 2.0
     fps: float = 5.0
+    #: costly evidence cues (word occlusion) — off by default to keep up with real time
+    evidence: bool = False
     threshold: float = 0.5
     neg_threshold: float = 0.35
     min_speech_s: float = 0.25
@@ -74,7 +76,7 @@ class LiveSession:
         if bad:
             raise ValueError(f"unknown modality {bad[0]!r} (choose from {', '.join(MODALITIES)})")
         self.engine = self.engine or default_engine()
-        self._state = RunState(evidence=True)
+        self._state = RunState(evidence=self.opts.evidence)
         self._vad = SileroVAD(SAMPLE_RATE)
         self._resampler = None if self.opts.sample_rate == SAMPLE_RATE else _Resampler(self.opts.sample_rate)
         self._pending = np.zeros(0, dtype=np.float32)  # not yet through the VAD

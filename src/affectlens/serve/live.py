@@ -2,7 +2,8 @@
 
 Protocol (all JSON messages are text frames):
 
-1. client → ``{"sample_rate": 16000, "modalities": ["face", "voice", "text"], "window_s": 2.0}``
+1. client → ``{"sample_rate": 16000, "modalities": ["face", "voice", "text"], "window_s": 2.0,
+   "evidence": false}``
    (the hello; every key is optional)
 2. server → ``{"type": "ready", "sample_rate": ..., "modalities": {...status...}}``
 3. client → binary frames; the first byte says what follows:
@@ -61,6 +62,8 @@ def _options(hello: str):
             opts.sample_rate = int(data["sample_rate"])
         if "modalities" in data:
             opts.modalities = tuple(str(m) for m in data["modalities"])
+        if "evidence" in data:
+            opts.evidence = bool(data["evidence"])
         if "window_s" in data:
             opts.window_s = min(max(float(data["window_s"]), 0.5), 8.0)
     except (TypeError, ValueError):
