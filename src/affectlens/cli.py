@@ -319,7 +319,7 @@ def cmd_report(args) -> int:
 # ------------------------------------------------------------------ serve
 def cmd_serve(args) -> int:
     try:
-        from . import serve
+        from .serve import server as serve
     except ImportError as exc:
         _fail(f"serve needs the 'serve' extra: pip install 'affectlens[serve]' ({exc.name} is missing)")
         return 3
