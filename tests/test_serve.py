@@ -89,6 +89,9 @@ def test_upload_limits_and_names(server, tmp_path):
         assert r.status_code == 415 and r.json()["error"].startswith("not a media")
         assert submit(c, CLIP, request='{"fps": -1}').status_code == 422
         assert submit(c, CLIP, request="{not json").status_code == 422
+        r = submit(c, CLIP, request='{"transcript": "/etc/passwd"}')  # never a server-side path
+        assert r.status_code == 422 and r.json()["error"].startswith("request: transcript")
+        assert submit(c, CLIP, request='{"llm": {"url": "http://127.0.0.1:1/v1", "model": "x"}}').status_code == 422
         r = c.post("/v1/jobs", data={"request": FAST})
         assert r.status_code == 400 and "file" in r.json()["error"]
         # a hostile file name is only a display string
@@ -101,6 +104,18 @@ def test_upload_limits_and_names(server, tmp_path):
     assert len(added) == 1 and all(len(p.stem) == 32 and p.suffix == ".mp4" for p in added)
     assert set(server.data_dir.parent.iterdir()) - outside <= {server.data_dir.parent / f"server-{server.port}.log"}
     assert not (server.data_dir.parent.parent / "x.mp4").exists() and not (server.data_dir / "x.mp4").exists()
+
+
+def test_cancel_running_job(server):
+    with server.client() as c:
+        job_id = submit(c, request='{"asr": false, "fps": 5, "batch": 1}').json()["id"]
+        wait_status(c, job_id, want=("running",), timeout=60)
+        assert c.delete(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+        time.sleep(3)  # the worker stops at its next progress step and never overwrites the status
+        job = c.get(f"/v1/jobs/{job_id}").json()
+        assert job["status"] == "cancelled" and c.get(f"/v1/jobs/{job_id}/result").status_code == 409
+        after = submit(c).json()["id"]  # the worker is free again
+        assert wait_status(c, after)["status"] == "done"
 
 
 def test_errors_are_json(server):

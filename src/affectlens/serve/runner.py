@@ -21,6 +21,11 @@ log = logging.getLogger("affectlens.serve")
 PROGRESS_EVERY_S = 0.5
 
 
+#: request fields a client may not set: they would make the server read its own files or call out
+REFUSED = {"transcript": "not accepted by the server (it names a file on the server)",
+           "llm": "not accepted by the server (it would call an outside endpoint)"}
+
+
 class Cancelled(Exception):
     """Raised inside the engine hook when the job was cancelled."""
 
@@ -34,6 +39,9 @@ def parse_request(text: str | None):
     data = json.loads(text) if text and text.strip() else {}
     if not isinstance(data, dict):
         raise ValueError("request must be a JSON object")
+    for key in REFUSED:
+        if data.get(key) is not None:
+            raise ValueError(f"{key}: {REFUSED[key]}")
     return AnalysisRequest.model_validate(data)
 
 
