@@ -179,10 +179,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
     async def job_status(request: Request, job_id: str):
         """``status`` is queued | running | done | failed | cancelled; ``progress`` 0..1."""
         authorize(request)
-        job = await db(store.get, job_id)
-        if job is None:
-            raise ApiError(404, f"no job {job_id}")
-        return JSONResponse(job.public())
+        return JSONResponse((await db(job_or_404, job_id)).public())
 
     def load_result(job_id: str):
         from ..schema import Analysis
@@ -231,9 +228,7 @@ def create_app(settings: Settings, engine=None) -> FastAPI:
         if store.cancel(job_id):
             runner.cancel(job_id)
             return {"id": job_id, "status": "cancelled"}
-        media = store.delete(job_id)
-        if media is None:  # it ended between the two calls: try once more
-            media = store.delete(job_id)
+        media = store.delete(job_id)  # it had ended: remove it and its upload
         if media is not None:
             (settings.uploads / media).unlink(missing_ok=True)
         return {"id": job.id, "status": "deleted"}
