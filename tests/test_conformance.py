@@ -85,3 +85,33 @@ def test_registry_lists_the_specs_and_their_analyzers():
         assert load_ref(ref).modality == spec.key and spec.analyzers[key] == ref
         assert spec.needs in ("video", "audio", "words") and spec.no_input and spec.none_found
         assert len({c.name for c in spec.cues}) == len(spec.cues)
+
+
+def test_every_model_folder_has_a_valid_meta():
+    from affectlens.analyzers import MODELS_DIR, ModelMeta
+
+    folders = sorted(p for p in MODELS_DIR.iterdir() if (p / "meta.json").is_file())
+    assert [p.name for p in folders] == ["dialogue-minilm", "face-cnn", "fusion-lr", "text-minilm", "voice-whisper-tiny"]
+    for p in folders:
+        meta = ModelMeta.load(p)
+        assert meta.name == p.name and meta.version and meta.val_metrics
+    assert ModelMeta.load(MODELS_DIR / "dialogue-minilm")["max_context"] == 3  # as the README says
+
+
+def test_a_broken_meta_is_refused_with_its_reason(tmp_path):
+    import json
+
+    from affectlens.analyzers import MODELS_DIR, ModelMeta
+
+    good = json.loads((MODELS_DIR / "text-minilm" / "meta.json").read_text())
+    folder = tmp_path / "text-minilm"
+    folder.mkdir()
+    for broken, reason in [({k: v for k, v in good.items() if k != "version"}, "version"),
+                           ({k: v for k, v in good.items() if k != "temperature"}, "missing temperature"),
+                           ({**good, "name": "other"}, "names 'other'")]:
+        (folder / "meta.json").write_text(json.dumps(broken))
+        with pytest.raises(ModelUnavailable, match=reason):
+            ModelMeta.load(folder, ("temperature",))
+    (folder / "meta.json").write_text("{not json")
+    with pytest.raises(ModelUnavailable, match="invalid meta.json"):
+        ModelMeta.load(folder)

@@ -119,8 +119,10 @@ def test_image_array_pil_and_file_agree(engine):
     ref = _json(engine.analyze(FACE_JPG, req))["segments"]
     rgb = decode.load_image(FACE_JPG)
     assert ref[0]["estimates"]["face"]["quality"]["frames_with_face"] == 1.0
-    for src in (rgb, Image(rgb), PILImage.open(FACE_JPG)):
-        assert _json(engine.analyze(src, req))["segments"] == ref
+    for src in (rgb, Image(rgb, name="frame200"), PILImage.open(FACE_JPG)):
+        a = engine.analyze(src, req)
+        assert _json(a)["segments"] == ref
+        assert a.media.kind == "image" and a.media.path == getattr(src, "name", "<image>")
     with pytest.raises(affectlens.InputError, match="HxWx3"):
         engine.analyze(np.zeros((4, 4, 7), np.uint8), req)
 

@@ -90,9 +90,9 @@ def test_label_rules():
 
 def test_parse_file_names():
     a = corpora.parse("Actor_03/03-01-05-02-01-01-03.flac")
-    assert (a.corpus, a.speaker, a.label, a.intensity) == ("ravdess", "ravdess-03", "angry", 2)
+    assert (a.corpus, a.speaker, a.target, a.intensity) == ("ravdess", "ravdess-03", "angry", 2)
     b = corpora.parse("08a02La.flac")
-    assert (b.corpus, b.speaker, b.label) == ("emodb", "emodb-08", "bored")
+    assert (b.corpus, b.speaker, b.target) == ("emodb", "emodb-08", "bored")
     with pytest.raises(ValueError):
         corpora.parse("hello.flac")
 
@@ -190,7 +190,7 @@ def test_meta_records_validation():
     assert meta["labels"] == list(FINE_LABELS)
     assert meta["temperature"] > 0
     for corpus in ("ravdess", "emodb"):
-        assert set(meta["val"]["metrics"][corpus]["recall"]) == set(corpora.CORPUS_LABELS[corpus])
+        assert set(meta["val_metrics"]["metrics"][corpus]["recall"]) == set(corpora.CORPUS_LABELS[corpus])
 
 
 # -- recipe ----------------------------------------------------------------------------

@@ -20,11 +20,63 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .schema import Estimate, ModelInfo
 from .state import RunState, run_state
 
 MODELS_DIR = Path(__file__).parent / "models"
+
+
+class ModelUnavailable(RuntimeError):
+    """Raised when an analyzer's weights or runtime package are not installed."""
+
+
+class ModelMeta(BaseModel):
+    """A model folder's ``meta.json``, validated when the model loads.
+
+    Every model records its ``name`` (the folder's name), ``version`` (reported in
+    ``Analysis.models``) and ``val_metrics`` (the validation numbers its recipe measured);
+    each analyzer adds the keys it reads (``Analyzer.meta_keys``). Other keys are kept as they are.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    version: str
+    val_metrics: dict
+
+    @classmethod
+    def load(cls, model_dir: Path, required: Iterable[str] = ()) -> "ModelMeta":
+        """Read and check ``model_dir/meta.json``.
+
+        Raises
+        ------
+        ModelUnavailable
+            When the file is missing, is not JSON, lacks a required key or names another model.
+        """
+        path = Path(model_dir) / "meta.json"
+        if not path.is_file():
+            raise ModelUnavailable(f"no model for {Path(model_dir).name}: {path} is not installed")
+        try:
+            meta = cls.model_validate(json.loads(path.read_text()))
+        except (ValueError, ValidationError) as exc:
+            first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
+            where = ".".join(map(str, first["loc"]))
+            raise ModelUnavailable(f"{path}: invalid meta.json ({where + ': ' if where else ''}{first['msg']})") from None
+        missing = [k for k in required if k not in meta.model_extra]
+        if missing:
+            raise ModelUnavailable(f"{path}: invalid meta.json (missing {', '.join(missing)})")
+        if meta.name != Path(model_dir).name:
+            raise ModelUnavailable(f"{path}: meta.json names {meta.name!r}, not {Path(model_dir).name!r}")
+        return meta
+
+    def get(self, key: str, default=None):
+        return self.model_extra.get(key, default) if key not in type(self).model_fields else getattr(self, key)
+
+    def __getitem__(self, key: str):
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        return self.model_extra[key]
 
 
 @dataclass
@@ -72,10 +124,6 @@ class SegmentInput:
         return " ".join(w.text for w in self.words).strip()
 
 
-class ModelUnavailable(RuntimeError):
-    """Raised when an analyzer's weights or runtime package are not installed."""
-
-
 class Analyzer(ABC):
     """Uniform analyzer interface: ``name``, ``version``, ``modality``, ``analyze``.
 
@@ -87,10 +135,11 @@ class Analyzer(ABC):
     """
 
     name: str = ""
-    version: str = ""
     modality: str = ""
     #: files the model needs, relative to ``models/<name>/``
     weights: tuple[str, ...] = ()
+    #: ``meta.json`` keys this analyzer reads, beyond name, version and val_metrics
+    meta_keys: tuple[str, ...] = ()
     @property
     def model_dir(self) -> Path:
         return MODELS_DIR / self.name
@@ -102,10 +151,16 @@ class Analyzer(ABC):
             return f"no model for {self.modality}: {self.model_dir / missing[0]} is not installed"
         return None
 
-    def meta(self) -> dict:
-        """The model's ``meta.json`` (labels, temperature, validation metrics)."""
-        path = self.model_dir / "meta.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+    def meta(self) -> ModelMeta:
+        """The model's validated ``meta.json`` (read once; raises ``ModelUnavailable``)."""
+        if "_model_meta" not in self.__dict__:
+            self._model_meta = ModelMeta.load(self.model_dir, self.meta_keys)
+        return self._model_meta
+
+    @property
+    def version(self) -> str:
+        """The model's version, from its ``meta.json``."""
+        return self.meta().version
 
     def info(self) -> ModelInfo:
         sha = None
@@ -114,7 +169,10 @@ class Analyzer(ABC):
         return ModelInfo(name=self.name, version=self.version, modality=self.modality, sha256=sha)
 
     def load(self) -> None:
-        """Load the model (once; a no-op afterwards). Raises ``ModelUnavailable``."""
+        """Load the model (once; a no-op afterwards). Raises ``ModelUnavailable``.
+
+        Subclasses that override it call ``super().load()``: it validates ``meta.json``."""
+        self.meta()
 
     @abstractmethod
     def analyze(self, inputs: SegmentInput, state: RunState | None = None) -> Estimate | None:

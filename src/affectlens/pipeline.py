@@ -27,7 +27,7 @@ from .reason.llm import LLMConfig
 from .request import AnalysisRequest, Hook
 from .registry import MODALITIES, SPECS
 from .schema import Analysis, MediaInfo, Segment
-from .sources import Media, Source, Text, media_of
+from .sources import Image, Media, Source, Text, media_of
 from .state import RunState
 
 CONTEXT_TURNS = 8
@@ -107,12 +107,12 @@ def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
     return analysis
 
 
-def _analyze_image(payload: Path | np.ndarray, run: Run) -> Analysis:
+def _analyze_image(payload: Path | Image, run: Run) -> Analysis:
     if isinstance(payload, Path):
         info, img = decode.probe(payload), decode.load_image(payload)
     else:
-        img = payload
-        info = MediaInfo(path="<image>", kind="image", size_bytes=img.nbytes, has_video=True,
+        img = payload.pixels
+        info = MediaInfo(path=payload.name, kind="image", size_bytes=img.nbytes, has_video=True,
                          width=img.shape[1], height=img.shape[0])
     run.emit("probe", info)
     frames = [(0.0, img)]

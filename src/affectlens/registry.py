@@ -2,16 +2,19 @@
 
 ``MODALITIES`` (in output order) and ``SPECS`` come from the built-in specs; ``get_analyzer``
 creates and loads each analyzer once per process (read-only afterwards, shared by all runs).
-Nothing heavy is imported until an analyzer is asked for.
+Nothing heavy is imported until an analyzer is asked for (this module itself needs only the specs).
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+from typing import TYPE_CHECKING
 
-from .analyzers import Analyzer, ModelUnavailable
 from .modality import CueSpec, ModalitySpec
+
+if TYPE_CHECKING:
+    from .analyzers import Analyzer
 
 #: the built-in modalities, in output order
 BUILTIN = ("affectlens.face.spec:SPEC", "affectlens.voice.spec:SPEC", "affectlens.text.spec:SPEC")
@@ -55,6 +58,8 @@ def get_analyzer(key: str) -> Analyzer:
     ModelUnavailable
         If nothing is registered for ``key``, its runtime is not installed or its weights are missing.
     """
+    from .analyzers import ModelUnavailable  # here: reading the specs stays light (CLI start-up)
+
     with LOAD_LOCK:
         if key in _INSTANCES:
             return _INSTANCES[key]

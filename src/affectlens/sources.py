@@ -182,7 +182,8 @@ class ArrayMedia(Media):
 
 
 def media_of(source: Source) -> tuple[str, Any]:
-    """``(kind, payload)`` for any source: kind ``image`` (payload an RGB array, or a path),
+    """``(kind, payload)`` for any source: kind ``image`` (payload a path, or an :class:`Image`
+    holding an RGB array),
     ``text``/``dialogue`` (a path or a :class:`Text`), or ``media`` (a :class:`Media`)."""
     if isinstance(source, (str, os.PathLike)):
         p = decode.check_file(source)
@@ -199,8 +200,8 @@ def media_of(source: Source) -> tuple[str, Any]:
     if isinstance(source, Audio):
         return "media", ArrayMedia(audio=source)
     if isinstance(source, Image):
-        return "image", rgb(source.pixels, source.name)
+        return "image", Image(rgb(source.pixels, source.name), source.name)
     if isinstance(source, np.ndarray) or hasattr(source, "convert"):
-        return "image", rgb(source, "<image>")
+        return "image", Image(rgb(source, "<image>"))
     raise TypeError(f"cannot analyze a {type(source).__name__}: pass a path, Audio, Video, Image, Text, "
                     "a numpy image or a PIL image")

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..analyzers import Analyzer
+from ..analyzers import Analyzer, ModelMeta
 from ..schema import LABEL_MAPS, LABELS, Estimate
 from ..state import RunState
 from . import metrics
@@ -36,12 +36,9 @@ def _scores(est: Estimate | None, labels: list[str]) -> np.ndarray:
     return p / total if total > 0 else np.full(len(labels), 1 / len(labels))
 
 
-def _meta_val(meta: dict):
-    """The validation numbers a model's meta.json records (key names vary by recipe)."""
-    for key in ("val_metrics", "val", "validation"):
-        if key in meta:
-            return meta[key].get("metrics", meta[key]) if isinstance(meta[key], dict) else meta[key]
-    return None
+def _meta_val(meta: ModelMeta) -> dict:
+    """The validation numbers a model's meta.json records (``val_metrics``, or its ``metrics``)."""
+    return meta.val_metrics.get("metrics", meta.val_metrics)
 
 
 def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None = None,

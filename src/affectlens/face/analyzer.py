@@ -82,18 +82,16 @@ class FaceAnalyzer(Analyzer):
     """Facial expression (7 labels + valence/arousal) and facial cues per face track."""
 
     name = MODEL_NAME
-    version = "1.0"
     modality = "face"
     weights = ("model.onnx", "meta.json")
+    meta_keys = ("labels", "temperature", "valence_arousal")
 
     def __init__(self) -> None:
         self.cnn = ExpressionCNN(self.model_dir)
-        meta = self.meta()
-        if meta.get("version"):
-            self.version = str(meta["version"])
 
     def load(self) -> None:
-        """Read the classifier's meta and open its ONNX session."""
+        """Validate meta.json, read the classifier's meta and open its ONNX session."""
+        super().load()
         self.cnn.meta, self.cnn.session  # noqa: B018  (properties load on first access)
 
     def _run(self, state: RunState) -> FaceRun:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import MODELS_DIR
+from ..analyzers import MODELS_DIR, ModelMeta
 from ..registry import MODALITIES, SPECS
 from ..schema import LABELS, Estimate
 
@@ -138,4 +138,7 @@ def conflict_features(a: Estimate, b: Estimate) -> np.ndarray:
 def learned_params() -> FusionParams | None:
     """The installed learned fusion parameters (read once), or ``None`` when not installed."""
     path = MODELS_DIR / LEARNED_MODEL / "fusion.json"
-    return FusionParams.load(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    ModelMeta.load(path.parent)  # a fusion.json comes with a valid meta.json
+    return FusionParams.load(path)

@@ -41,7 +41,6 @@ def _tokens(words: Sequence[Word]) -> list[tuple[str, float, float]]:
 class _MiniLMAnalyzer(Analyzer):
     """Shared ONNX session, tokenizer, batching and occlusion for the MiniLM analyzers."""
 
-    version = "1.0"
     modality = "text"
     weights = ("model.onnx", "tokenizer.json", "meta.json")
     #: texts per forward pass. 1: the int8 model quantizes activations per pass, so a text's
@@ -70,6 +69,7 @@ class _MiniLMAnalyzer(Analyzer):
         reason = self.unavailable_reason()
         if reason:
             raise ModelUnavailable(reason)
+        super().load()
         try:
             import onnxruntime  # noqa: F401
             import tokenizers  # noqa: F401
@@ -137,9 +137,10 @@ class TextAnalyzer(_MiniLMAnalyzer):
     """
 
     name = "text-minilm"
+    meta_keys = ("labels", "fine_labels", "temperature", "thresholds", "max_len")
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return encode_texts(self._tok, texts, int(self._meta.get("max_len", 64)))
+        return encode_texts(self._tok, texts, int(self._meta["max_len"]))
 
     def _probs7(self, seqs: list[list[int]]) -> np.ndarray:
         return softmax(self._run(seqs)["logits7"], float(self._meta["temperature"]))
@@ -156,7 +157,7 @@ class TextAnalyzer(_MiniLMAnalyzer):
         p28 = _sigmoid(out["logits28"])
         fine_names = self._meta["fine_labels"]
         th = np.array([self._meta["thresholds"][k] for k in fine_names])
-        max_len = int(self._meta.get("max_len", 64))
+        max_len = int(self._meta["max_len"])
         for j, i in enumerate(live):
             x = batch[i]
             top = int(p7[j].argmax())
@@ -186,17 +187,18 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
     """
 
     name = "dialogue-minilm"
+    meta_keys = ("labels", "temperature", "max_len", "max_context", "logit_bias")
 
     def _encode_one(self, x: SegmentInput, target: str) -> tuple[list[int], list[int]]:
         speaker = x.speaker or next((w.speaker for w in x.words if w.speaker), None)
         ctx = [(w.speaker, w.text) for w in x.context if w.text.strip()]
         return encode_dialogue(self._tok, target, ctx, speaker,
-                               max_len=int(self._meta.get("max_len", 128)),
-                               max_context=int(self._meta.get("max_context", 4)))
+                               max_len=int(self._meta["max_len"]),
+                               max_context=int(self._meta["max_context"]))
 
     def _probs7(self, encoded: list[tuple[list[int], list[int]]]) -> np.ndarray:
         out = self._run([e[0] for e in encoded], [e[1] for e in encoded])
-        bias = np.asarray(self._meta.get("logit_bias", np.zeros(len(LABELS))), dtype=np.float64)
+        bias = np.asarray(self._meta["logit_bias"], dtype=np.float64)
         return softmax(out["logits7"] + bias, float(self._meta["temperature"]))
 
     def analyze_batch(self, batch: Iterable[SegmentInput],
@@ -214,7 +216,7 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
             results[i] = build_estimate(
                 "text", self.name, p7[j],
                 quality={"n_words": float(len(x.text.split())),
-                         "n_context": float(min(len(x.context), int(self._meta.get("max_context", 4))))},
+                         "n_context": float(min(len(x.context), int(self._meta["max_context"])))},
                 cues=cues,
             )
         return results

@@ -64,8 +64,7 @@ def face_estimates(root: Path, limit: int | None) -> tuple[list[Path], list[int]
 
 def voice_estimates(runs: Path, root: Path, limit: int | None) -> tuple[list[Path], list[int], list[int], list[Estimate]]:
     """Out-of-fold RAVDESS estimates (actors 01–20) from the voice recipe."""
-    from ..voice.head import canonical, fine_predicted, valence_arousal
-    from ..voice.head import FINE_LABELS
+    from ..voice.head import FINE_LABELS, canonical, fine_predicted, valence_arousal
 
     oof = runs / "voice" / "oof.npz"
     if not oof.is_file():
@@ -74,10 +73,13 @@ def voice_estimates(runs: Path, root: Path, limit: int | None) -> tuple[list[Pat
     out_paths, ys, actors, ests = [], [], [], []
     for path, fine in zip(data["paths"], data["probs"]):
         p = Path(str(path))
-        parsed = corpora.speech_label(p)
-        if parsed is None or parsed[0] != "ravdess":
+        try:
+            item = corpora.speech.parse(p)
+        except (ValueError, KeyError):
             continue
-        _, label, actor = parsed
+        if item.corpus != "ravdess":
+            continue
+        label, actor = item.target, item.speaker.removeprefix("ravdess-")
         va = valence_arousal(fine)
         ests.append(build_estimate("voice", "voice-oof", canonical(fine), fine=dict(zip(FINE_LABELS, map(float, fine))),
                                    fine_predicted=fine_predicted(fine), vad=(float(va[0]), float(va[1]), None)))
@@ -266,7 +268,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     final.save(out / "fusion.json")
-    (out / "meta.json").write_text(json.dumps({"name": "fusion-lr", "val_metrics": val,
+    (out / "meta.json").write_text(json.dumps({"name": "fusion-lr", "version": "1.0", "val_metrics": val,
                                                "modalities": list(final.a), "manifest": "runs/fusion/av_val_manifest.csv"},
                                               indent=1))
     (out / "MODEL_CARD.md").write_text(model_card(final, val, len(all_s), len(all_p)))

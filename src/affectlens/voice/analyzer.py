@@ -39,9 +39,9 @@ class VoiceAnalyzer(Analyzer):
     """Speech emotion from the Whisper tiny.en encoder and prosodic statistics."""
 
     name = "voice-whisper-tiny"
-    version = "0.1.0"
     modality = "voice"
     weights = ("model.onnx", "encoder.onnx", "meta.json")
+    meta_keys = ("labels", "temperature")
     #: segments measured side by side (default ``threads()``), each encoder pass on one
     #: thread: prosody (numpy) and the encoder (onnxruntime) then overlap on the cores
     workers: int | None = None
@@ -69,6 +69,7 @@ class VoiceAnalyzer(Analyzer):
         reason = self.unavailable_reason()
         if reason:
             raise ModelUnavailable(reason)
+        super().load()
         from ..config import ThreadMap, onnx_session
         from .features import make_encoder
 
@@ -128,7 +129,7 @@ class VoiceAnalyzer(Analyzer):
             return out
         feats = np.stack([measured[i][1].vector() for i in rows]).astype(np.float32)
         logits = self._session.run(None, {self._session.get_inputs()[0].name: feats})[0]
-        fine = softmax(logits, float(self._meta.get("temperature", 1.0)))
+        fine = softmax(logits, float(self._meta["temperature"]))
         with run_state(state) as st:
             for j, i in enumerate(rows):
                 out[i] = self._estimate(batch[i], measured[i], fine[j], st)

@@ -111,7 +111,7 @@ def nrc_probs(scores: dict[str, float]) -> np.ndarray:
     return p / p.sum()
 
 
-def text(data: Path, limit: int | None = None) -> dict:
+def run_text(data: Path, limit: int | None = None) -> dict:
     """GoEmotions dev (Ekman-7, single-label rows) and EmoBank dev valence: ours vs NRCLex and VADER."""
     go_path = data if data.suffix == ".tsv" else data / "goemotions" / "dev.tsv"
     es = corpora.read("text", go_path)
@@ -170,7 +170,7 @@ def text(data: Path, limit: int | None = None) -> dict:
     return result
 
 
-def voice(data: Path, limit: int | None = None) -> dict:
+def run_voice(data: Path, limit: int | None = None) -> dict:
     """RAVDESS + EmoDB: ours vs eGeMAPS (openSMILE) + linear SVM, both trained on the same
     speakers and tested on held-out speakers (the withheld ones when present)."""
     from . import voice as vb
@@ -203,7 +203,7 @@ def run(task: str, data: Path, limit: int | None = None, video: Path | None = No
     """Run the bench for ``task`` and print its tables (``video``: a clip for the face path's
     frames per second)."""
     if task == "text":
-        result = text(data, limit)
+        result = run_text(data, limit)
         print_table(result, ["accuracy", "macro_f1", "uar"])
         if "valence" in result:
             print_table(result["valence"], ["pearson_v"])
@@ -228,7 +228,7 @@ def run(task: str, data: Path, limit: int | None = None, video: Path | None = No
         print_table(result, ["accuracy", "uar"])
         return result
     if task == "voice":
-        result = voice(data, limit)
+        result = run_voice(data, limit)
         print_table(result, ["ravdess_uar", "ravdess_accuracy", "emodb_uar", "emodb_accuracy"], speed="x_realtime")
         return result
     raise RuntimeError(f"no bench for {task} in this version")

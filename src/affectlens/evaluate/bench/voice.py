@@ -36,7 +36,7 @@ def _ours_features(items: list[corpora.Item]) -> tuple[np.ndarray, float, float]
     enc = features.make_encoder(MODEL_DIR)
     X, audio_s, t = [], 0.0, 0.0
     for it in items:
-        x = corpora.load_audio(it.path)
+        x = corpora.load_audio(it.source)
         audio_s += len(x) / 16000
         t0 = time.perf_counter()
         X.append(features.measure(x, enc).vector())
@@ -51,7 +51,7 @@ def _egemaps(items: list[corpora.Item]) -> tuple[np.ndarray, float, float]:
                             feature_level=opensmile.FeatureLevel.Functionals)
     X, audio_s, t = [], 0.0, 0.0
     for it in items:
-        x = corpora.load_audio(it.path)
+        x = corpora.load_audio(it.source)
         audio_s += len(x) / 16000
         t0 = time.perf_counter()
         X.append(smile.process_signal(x, 16000).to_numpy()[0])
@@ -109,8 +109,8 @@ def run(train_items: list[corpora.Item], test_items: list[corpora.Item]) -> dict
     overlap = {i.speaker for i in train_items} & {i.speaker for i in test_items}
     if overlap:
         raise ValueError(f"train and test share speakers: {sorted(overlap)}")
-    y_tr = np.array([FINE_LABELS.index(i.label) for i in train_items])
-    y_te = np.array([FINE_LABELS.index(i.label) for i in test_items])
+    y_tr = np.array([FINE_LABELS.index(i.target) for i in train_items])
+    y_te = np.array([FINE_LABELS.index(i.target) for i in test_items])
     c_te = np.array([i.corpus for i in test_items])
     results = {}
 

@@ -1,68 +1,76 @@
-"""Speech corpora as labelled items (RAVDESS speech, EmoDB), labels parsed from file names."""
+"""Speech corpora whose file names encode the label: RAVDESS, EmoDB, CREMA-D, TESS; or a CSV
+manifest ``path,label[,speaker]``. One parser for eval, benches and the voice recipe; speaker
+ids are ``corpus-id`` (``ravdess-03``, ``emodb-08``, ``crema-d-1001``, ``tess-OAF``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from ...schema import EMODB_CODES, RAVDESS_CODES, fine_name
+from ...analyzers import SegmentInput
+from ...errors import InputError
+from ...media import decode, transcript
+from ...schema import EMODB_CODES, RAVDESS_CODES, fine_name, to_canonical
 from ...voice.head import FINE_LABELS
+from .items import EvalSet, Item, canonical_order
+
+AUDIO_EXT = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".aac", ".webm", ".mp4"}
+
 #: each corpus' label set, in fine-label spelling
 CORPUS_LABELS: dict[str, tuple[str, ...]] = {
     "ravdess": ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised"),
     "emodb": ("neutral", "bored", "happy", "sad", "angry", "fearful", "disgusted"),
+    "crema-d": ("neutral", "happy", "sad", "angry", "fearful", "disgusted"),
+    "tess": ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"),
 }
 
-
-@dataclass(frozen=True)
-class Item:
-    """One labelled clip."""
-
-    path: Path
-    corpus: str
-    speaker: str
-    label: str  # fine label
-    intensity: int | None = None  # RAVDESS 1 normal, 2 strong
+# convention -> file-name pattern, and (label, speaker number, intensity) from its match
+_NAMES: list[tuple[str, re.Pattern, Callable[[re.Match], tuple[str, str, int | None]]]] = [
+    ("ravdess", re.compile(r"^\d{2}-\d{2}-(\d{2})-(\d{2})-\d{2}-\d{2}-(\d{2})$"),
+     lambda m: (fine_name(RAVDESS_CODES[m.group(1)]), m.group(3), int(m.group(2)))),
+    ("emodb", re.compile(r"^(\d{2})[a-z]\d{2}([WLEAFTN])[a-z]$"),
+     lambda m: (fine_name(EMODB_CODES[m.group(2)]), m.group(1), None)),
+    ("crema-d", re.compile(r"^(\d{4})_[A-Z]{3}_(ANG|DIS|FEA|HAP|NEU|SAD)_[A-Z]{1,2}$"),
+     lambda m: (to_canonical(m.group(2).lower(), "speech"), m.group(1), None)),
+    ("tess", re.compile(r"^(OAF|YAF)_\w+?_(angry|disgust|fear|happy|neutral|ps|sad)$", re.I),
+     lambda m: (to_canonical(m.group(2).lower(), "speech"), m.group(1).upper(), None)),
+]
 
 
 def parse(path: str | Path) -> Item:
-    """Label, speaker and corpus of a RAVDESS or EmoDB file from its name.
+    """The labelled clip named ``path`` (source, fine label, ``corpus-id`` speaker, corpus).
 
     Raises
     ------
     ValueError
-        If the name matches neither convention.
+        If the name follows none of the conventions.
     """
     p = Path(path)
-    stem = p.stem
-    parts = stem.split("-")
-    if len(parts) == 7 and all(s.isdigit() for s in parts):
-        return Item(p, "ravdess", f"ravdess-{parts[6]}", fine_name(RAVDESS_CODES[parts[2]]),
-                    int(parts[3]))
-    if len(stem) >= 7 and stem[:2].isdigit() and stem[5] in EMODB_CODES:
-        return Item(p, "emodb", f"emodb-{stem[:2]}", fine_name(EMODB_CODES[stem[5]]))
-    raise ValueError(f"not a RAVDESS or EmoDB file name: {p.name}")
+    for corpus, pattern, fields in _NAMES:
+        m = pattern.match(p.stem)
+        if m:
+            label, speaker, intensity = fields(m)
+            return Item(p, label, f"{corpus}-{speaker}", corpus=corpus, intensity=intensity)
+    raise ValueError(f"not a RAVDESS, EmoDB, CREMA-D or TESS file name: {p.name}")
 
 
 def list_items(root: str | Path, corpora: tuple[str, ...] = ("ravdess", "emodb")) -> list[Item]:
-    """All labelled clips under ``root/ravdess/Actor_*/`` and ``root/emodb/``, sorted by path.
-
-    Audio files (``.flac`` or ``.wav``) whose names do not parse are skipped.
-    """
+    """All labelled clips (``.flac``/``.wav``) under ``root/<corpus>/``, sorted by path per corpus;
+    files whose names do not parse are skipped."""
     root = Path(root)
     items = []
     for corpus in corpora:
         base = root / corpus
-        if not base.is_dir():
-            continue
-        for f in sorted(base.rglob("*")):
-            if f.suffix.lower() in (".flac", ".wav"):
-                try:
-                    items.append(parse(f))
-                except (ValueError, KeyError):
-                    continue
+        if base.is_dir():
+            for f in sorted(base.rglob("*")):
+                if f.suffix.lower() in (".flac", ".wav"):
+                    try:
+                        items.append(parse(f))
+                    except (ValueError, KeyError):
+                        continue
     return items
 
 
@@ -74,6 +82,43 @@ def load_audio(path: str | Path, sr: int = 16000) -> np.ndarray:
     if file_sr != sr:
         raise ValueError(f"{path}: expected {sr} Hz, got {file_sr} Hz")
     return x.mean(axis=1)
+
+
+def read(data: Path) -> EvalSet:
+    """A folder of audio whose names encode labels, searched recursively, or a CSV manifest
+    ``path,label[,speaker]`` (paths relative to the CSV)."""
+    items: list[Item] = []
+    if data.is_file() and data.suffix.lower() == ".csv":
+        fmt = "manifest"
+        for row in transcript.read_table(data):
+            keys = {k.strip().lower(): v for k, v in row.items() if k}
+            if "path" not in keys or "label" not in keys:
+                raise InputError(data, "manifest needs columns path,label[,speaker]")
+            path = Path(keys["path"])
+            path = path if path.is_absolute() else data.parent / path
+            items.append(Item(path, fine_name(keys["label"]), keys.get("speaker") or None))
+    elif data.is_dir():
+        for p in sorted(data.rglob("*")):
+            if p.suffix.lower() in AUDIO_EXT:
+                try:
+                    items.append(parse(p))
+                except (ValueError, KeyError):
+                    continue
+        fmt = "+".join(sorted({it.corpus for it in items})) or "audio-folder"
+    else:
+        raise InputError(data, "expected a folder of labelled audio or a CSV manifest")
+    if not items:
+        raise InputError(data, "no audio files with labels in their names (RAVDESS, EmoDB, CREMA-D, TESS)")
+
+    def load(item: Item) -> SegmentInput:
+        audio = np.concatenate(list(decode.iter_audio(decode.check_file(item.source))) or [np.zeros(0, np.float32)])
+        return SegmentInput(0.0, audio.size / decode.SAMPLE_RATE, audio=audio, speaker=item.speaker)
+
+    space = {it.target for it in items}
+    if fmt != "manifest":  # the corpus' whole label space, also labels absent from this folder
+        for name in fmt.split("+"):
+            space |= set(CORPUS_LABELS.get(name, ()))
+    return EvalSet("voice", str(data), fmt, "single", canonical_order(space), items, load)
 
 
 def corpus_metrics(P: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
