@@ -136,8 +136,8 @@ def test_sigkill_restart_resumes(kind, tmp_path):
             done_id = submit(c).json()["id"]
             assert wait_status(c, done_id)["status"] == "done"
             done_result = c.get(f"/v1/jobs/{done_id}/result").json()
-            slow_id = submit(c, request='{"fps": 5, "asr": false}').json()["id"]
-            queued_id = submit(c).json()["id"]
+            slow_id = submit(c, request='{"fps": 2, "asr": false, "batch": 1}').json()["id"]
+            queued_id = submit(c, request='{"asr": false, "modalities": ["voice"]}').json()["id"]
             wait_status(c, slow_id, want=("running",), timeout=60)
             first.kill()
     finally:
