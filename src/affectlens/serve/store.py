@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import (Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine,
+from sqlalchemy import (Column, DateTime, Float, Integer, MetaData, String, Table, Text, bindparam, create_engine,
                         delete, event, func, insert, select, update)
 from sqlalchemy.engine import Engine
 
@@ -40,6 +40,11 @@ jobs = Table(
 #: the columns a status or list answer needs (never the result)
 SUMMARY = [jobs.c[k] for k in ("id", "status", "progress", "error", "filename", "attempts", "created", "started",
                                 "finished")]
+
+# the polling queries, built once (status and list are the hot routes)
+_GET = select(*SUMMARY).where(jobs.c.id == bindparam("id"))
+_LIST = select(*SUMMARY).order_by(jobs.c.created.desc(), jobs.c.id).limit(bindparam("n"))
+_LIST_STATUS = _LIST.where(jobs.c.status == bindparam("status"))
 
 
 def now() -> dt.datetime:
@@ -175,15 +180,16 @@ class JobStore:
     # ------------------------------------------------------------ reads
     def get(self, job_id: str) -> JobRow | None:
         with self.reader.connect() as c:
-            row = c.execute(select(*SUMMARY).where(jobs.c.id == job_id)).first()
+            row = c.execute(_GET, {"id": job_id}).first()
         return JobRow.of(row) if row else None
 
     def list(self, status: str | None = None, limit: int = 50) -> list[JobRow]:
-        q = select(*SUMMARY).order_by(jobs.c.created.desc(), jobs.c.id).limit(limit)
-        if status:
-            q = q.where(jobs.c.status == status)
         with self.reader.connect() as c:
-            return [JobRow.of(r) for r in c.execute(q)]
+            if status:
+                rows = c.execute(_LIST_STATUS, {"status": status, "n": limit})
+            else:
+                rows = c.execute(_LIST, {"n": limit})
+            return [JobRow.of(r) for r in rows]
 
     def result(self, job_id: str) -> tuple[str | None, str | None]:
         """(result JSON, media file name) of a done job, or (None, None)."""
