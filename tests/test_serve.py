@@ -111,7 +111,7 @@ def test_cancel_running_job(server):
         job_id = submit(c, request='{"asr": false, "fps": 5, "batch": 1}').json()["id"]
         wait_status(c, job_id, want=("running",), timeout=60)
         assert c.delete(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
-        time.sleep(3)  # the worker stops at its next progress step and never overwrites the status
+        time.sleep(1.5)  # the worker stops at its next progress step and never overwrites the status
         job = c.get(f"/v1/jobs/{job_id}").json()
         assert job["status"] == "cancelled" and c.get(f"/v1/jobs/{job_id}/result").status_code == 409
         after = submit(c).json()["id"]  # the worker is free again

@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="HTTP API, live WebSocket stream and web UI (needs the serve extra)")
     v.add_argument("--host", default="127.0.0.1", help="address to bind (non-loopback needs a token)")
-    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     v.add_argument("--db", help="job store URL: sqlite:///PATH or postgresql://… (default: SQLite in --data-dir)")
     v.add_argument("--data-dir", default="affectlens-data", help="uploads and the default SQLite store")
     v.add_argument("--workers", type=int, default=1, help="jobs analysed at once (0: accept jobs, run none)")

@@ -37,6 +37,7 @@ def run(host: str, port: int, data_dir: str, db: str | None, workers: int, max_u
         max_queue: int, token: str | None, max_streams: int = 4) -> None:
     """Start uvicorn with the app (blocks until stopped)."""
     import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
 
     from .app import Settings, create_app
 
@@ -46,4 +47,9 @@ def run(host: str, port: int, data_dir: str, db: str | None, workers: int, max_u
         raise ServeError("--workers must be ≥ 0, --max-upload-mb and --max-queue ≥ 1")
     settings = Settings(data_dir=Path(data_dir), db=db, token=token, workers=workers,
                         max_upload_mb=max_upload_mb, max_queue=max_queue, max_streams=max_streams)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    try:
+        app = create_app(settings)
+    except (SQLAlchemyError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServeError(f"cannot open the job store {db or settings.db_url}: {first[:200]}") from None
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
