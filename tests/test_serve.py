@@ -176,12 +176,16 @@ def test_queue_full_cancel_and_delete(tmp_path):
         srv.stop()
 
 
-def test_refuses_public_host_without_token(tmp_path):
+@pytest.mark.parametrize("args, message", [
+    (["--host", "0.0.0.0"], "without a token"),
+    (["--db", "nosuchdb://x"], "cannot open the job store"),
+])
+def test_startup_errors(tmp_path, args, message):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env.pop("AFFECTLENS_TOKEN", None)
-    r = subprocess.run([sys.executable, "-m", "affectlens", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+    r = subprocess.run([sys.executable, "-m", "affectlens", "serve", "--data-dir", str(tmp_path), *args],
                        env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "without a token" in r.stderr
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
 def test_stream_pcm_segments_while_playing(server):
