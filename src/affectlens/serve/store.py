@@ -9,12 +9,15 @@ that never finished.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import (Column, DateTime, Float, Integer, MetaData, String, Table, Text, bindparam, create_engine,
                         delete, event, func, insert, select, update)
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINAL = ("done", "failed", "cancelled")
@@ -109,8 +112,28 @@ class JobStore:
     def __init__(self, url: str):
         self.engine = open_engine(url)
         self.local = self.engine.dialect.name == "sqlite"
-        # reads run in autocommit: one round trip each (no BEGIN / ROLLBACK around the SELECT)
-        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # PostgreSQL reads run in autocommit: one round trip each (no BEGIN / ROLLBACK around the
+        # SELECT). SQLite reads open no transaction anyway, and switching modes costs more there.
+        self.reader = self.engine if self.local else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._threads = threading.local()
+
+    @contextmanager
+    def _read(self):
+        """This thread's own read connection, kept open (a pool checkout per poll costs more than
+        the query); a failed connection is dropped and the next read opens a new one."""
+        conn = getattr(self._threads, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._threads.conn = self.reader.connect()
+        try:
+            yield conn
+        except DBAPIError:
+            self._threads.conn = None
+            conn.close()
+            raise
+        else:
+            if not self.local:
+                return
+            conn.rollback()  # SQLite: end the implicit read so WAL checkpoints are never held back
 
     def close(self) -> None:
         self.engine.dispose()
@@ -179,12 +202,12 @@ class JobStore:
 
     # ------------------------------------------------------------ reads
     def get(self, job_id: str) -> JobRow | None:
-        with self.reader.connect() as c:
+        with self._read() as c:
             row = c.execute(_GET, {"id": job_id}).first()
         return JobRow.of(row) if row else None
 
     def list(self, status: str | None = None, limit: int = 50) -> list[JobRow]:
-        with self.reader.connect() as c:
+        with self._read() as c:
             if status:
                 rows = c.execute(_LIST_STATUS, {"status": status, "n": limit})
             else:
@@ -193,11 +216,11 @@ class JobStore:
 
     def result(self, job_id: str) -> tuple[str | None, str | None]:
         """(result JSON, media file name) of a done job, or (None, None)."""
-        with self.reader.connect() as c:
+        with self._read() as c:
             row = c.execute(select(jobs.c.result, jobs.c.media).where(jobs.c.id == job_id,
                                                                        jobs.c.status == "done")).first()
         return (row.result, row.media) if row else (None, None)
 
     def count(self, status: str) -> int:
-        with self.reader.connect() as c:
+        with self._read() as c:
             return int(c.execute(select(func.count()).select_from(jobs).where(jobs.c.status == status)).scalar())
