@@ -203,16 +203,16 @@ def _save(graph, out_path: str | Path) -> Path:
 
 
 def build_norm_head(prior_mean: np.ndarray, prior_var: np.ndarray, shrink: float, W: np.ndarray, b: np.ndarray,
-                    pca: np.ndarray, out_path: str | Path) -> Path:
+                    axes: np.ndarray, out_path: str | Path) -> Path:
     """Write the speaker-normalising head ``model.onnx``.
 
     Inputs ``features`` (N, D) and the run statistics of each row's speaker: ``run_mean``,
     ``run_var`` (N, D) and ``run_n`` (N, 1) clips seen (the row itself included). The speaker
     statistics are shrunk towards the training prior with weight ``shrink`` (as if ``shrink``
     prior clips had been seen), the row is standardised by them and a linear layer gives
-    ``logits`` (N, C). ``domain`` (N, 1) is the mean squared whitened projection of the
-    globally standardised row on the training data's principal axes ``pca`` (D, k): about 1
-    on data like the training data, larger off it.
+    ``logits`` (N, C). ``domain`` (N, 1) is the energy of the globally standardised row outside
+    the training data's principal axes ``axes`` (D, k, orthonormal), per dimension: larger off
+    the training data.
     """
     from onnx import TensorProto, helper
 
@@ -227,8 +227,10 @@ def build_norm_head(prior_mean: np.ndarray, prior_var: np.ndarray, shrink: float
     logits = g.op("Add", [g.op("MatMul", [z, g.const("w", W)]), g.const("b", b)])
     g.nodes.append(helper.make_node("Identity", [logits], ["logits"]))
     zg = g.op("Div", [g.op("Sub", ["features", "prior_mean"]), g.op("Sqrt", [g.op("Add", ["prior_var", eps])])])
-    proj = g.op("MatMul", [zg, g.const("pca", pca)])
-    dom = g.op("ReduceMean", [g.op("Mul", [proj, proj])], axes=[1], keepdims=1)
+    proj = g.op("MatMul", [zg, g.const("axes", axes)])
+    inside = g.op("ReduceSum", [g.op("Mul", [proj, proj]), g.const("ax1", np.array([1], np.int64), np.int64)], keepdims=1)
+    total = g.op("ReduceSum", [g.op("Mul", [zg, zg]), "ax1"], keepdims=1)
+    dom = g.op("Div", [g.op("Sub", [total, inside]), g.const("dim", np.array(float(len(prior_mean)), np.float32))])
     g.nodes.append(helper.make_node("Identity", [dom], ["domain"]))
     D, C = W.shape
     graph = helper.make_graph(
