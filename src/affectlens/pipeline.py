@@ -126,8 +126,11 @@ def _analyze(p: Path, opts: Options) -> Analysis:
     with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool:
         speech, audio_s = None, None
         if info.has_audio:  # one decode: VAD reads the stream while it is spooled to disk
-            speech = _vad(decode.spool(decode.prefetch(decode.iter_audio(p)), spool))
-            audio_s = spool.tell() / 2 / decode.SAMPLE_RATE
+            room = decode.check_spool_room(p, info.duration)
+            stats = decode.AudioStats()
+            speech = _vad(decode.spool(decode.prefetch(decode.iter_audio(p, stats=stats)), spool, room, p))
+            decode.audio_notes(p, info, stats)
+            audio_s = stats.seconds
         duration = info.duration or audio_s or _measure_duration(p, info)
         plan = segment.plan(duration, speech, window_s=opts.window_s)
         return _run(info, plan, lambda needs: _stream_segments(p, info, plan, opts, words, needs, spool), opts,

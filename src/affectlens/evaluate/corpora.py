@@ -52,6 +52,8 @@ class EvalSet:
     labels: list[str]
     items: list[Item]
     load: Callable[[Item], SegmentInput]
+    #: ``(item, reason)`` for rows or files the reader could not use (unlabelled, malformed)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _canonical_order(keys: set[str]) -> list[str]:
@@ -69,20 +71,22 @@ def read_face_tree(data: Path, cropped: bool = False) -> EvalSet:
     """``DATA/<label>/*.jpg|png`` (FER2013 layout); folder names in FER2013 or canonical spelling."""
     if not data.is_dir():
         raise InputError(data, "expected a folder DATA/<label>/*.jpg|png")
-    items = []
+    items, skipped = [], []
     for sub in sorted(p for p in data.iterdir() if p.is_dir()):
+        images = [p for p in sorted(sub.iterdir()) if p.suffix.lower() in decode.IMAGE_EXT]
         try:
             label = to_canonical(sub.name, "fer2013")
         except KeyError:
-            raise InputError(sub, f"folder name {sub.name!r} is not an emotion label") from None
-        items += [Item(p, label) for p in sorted(sub.iterdir()) if p.suffix.lower() in decode.IMAGE_EXT]
+            skipped += [(str(p), f"folder name {sub.name!r} is not an emotion label") for p in images]
+            continue
+        items += [Item(p, label) for p in images]
     if not items:
-        raise InputError(data, "no images found under DATA/<label>/")
+        raise InputError(data, "no images found under DATA/<label>/ with an emotion label as folder name")
 
     def load(item: Item) -> SegmentInput:
         return SegmentInput(0.0, 0.0, frames=[(0.0, decode.load_image(item.source))], face_crop=cropped)
 
-    return EvalSet("face", str(data), "image-tree", "single", list(LABELS), items, load)
+    return EvalSet("face", str(data), "image-tree", "single", list(LABELS), items, load, skipped)
 
 
 # ---------------------------------------------------------------- speech
@@ -133,15 +137,22 @@ def read_speech(data: Path) -> EvalSet:
     """A folder of audio whose names encode labels (RAVDESS, EmoDB, CREMA-D, TESS), searched
     recursively, or a CSV manifest ``path,label[,speaker]`` (paths relative to the CSV)."""
     items: list[Item] = []
+    skipped: list[tuple[str, str]] = []
     if data.is_file() and data.suffix.lower() == ".csv":
         fmt = "manifest"
-        for row in transcript.read_table(data):
-            keys = {k.strip().lower(): v for k, v in row.items() if k}
+        for n, row in enumerate(transcript.read_table(data), 2):
+            keys = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
             if "path" not in keys or "label" not in keys:
                 raise InputError(data, "manifest needs columns path,label[,speaker]")
             path = Path(keys["path"])
             path = path if path.is_absolute() else data.parent / path
-            items.append(Item(path, fine_name(keys["label"]), keys.get("speaker") or None))
+            try:
+                label = fine_name(keys["label"])
+                to_canonical(label, "speech")
+            except KeyError:
+                skipped.append((f"{data}:{n}", f"unknown label {keys['label']!r}"))
+                continue
+            items.append(Item(path, label, keys.get("speaker") or None))
     elif data.is_dir():
         conventions = set()
         for p in sorted(data.rglob("*")):
@@ -164,31 +175,43 @@ def read_speech(data: Path) -> EvalSet:
     if fmt != "manifest":  # the corpus' whole label space, also labels absent from this folder
         for name in fmt.split("+"):
             space |= set(SPEECH_LABELS.get(name, []))
-    return EvalSet("voice", str(data), fmt, "single", _canonical_order(space), items, load)
+    return EvalSet("voice", str(data), fmt, "single", _canonical_order(space), items, load, skipped)
 
 
 # ---------------------------------------------------------------- text
 def read_goemotions(data: Path) -> EvalSet:
-    """GoEmotions TSV: ``text<TAB>ids<TAB>comment id``, no header, no quoting."""
-    items = []
-    with open(decode.check_file(data), encoding="utf-8", newline="") as f:
-        for n, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
-            if len(row) < 2:
-                raise InputError(data, f"line {n}: expected text<TAB>label ids")
+    """GoEmotions TSV: ``text<TAB>ids<TAB>comment id``, no header, no quoting. Malformed rows
+    (missing ids, ids that are not integers in range, text that is not UTF-8) are skipped."""
+    items, skipped = [], []
+    for n, raw in enumerate(decode.check_file(data).read_bytes().splitlines(), 1):
+        try:
+            row = raw.decode("utf-8").split("\t")
+        except UnicodeDecodeError:
+            skipped.append((f"{data}:{n}", "not UTF-8"))
+            continue
+        reason = None
+        if len(row) < 2:
+            reason = "expected text<TAB>label ids"
+        else:
             try:
                 ids = [int(x) for x in row[1].split(",") if x.strip()]
             except ValueError:
-                raise InputError(data, f"line {n}: label ids {row[1]!r} are not integers") from None
-            target = np.zeros(len(GOEMOTIONS_LABELS), dtype=bool)
-            target[ids] = True
-            items.append(Item(row[0], target))
+                ids, reason = [], "label ids are not integers"
+            if not reason and (not ids or any(not 0 <= i < len(GOEMOTIONS_LABELS) for i in ids)):
+                reason = f"label ids outside 0..{len(GOEMOTIONS_LABELS) - 1}"
+        if reason:
+            skipped.append((f"{data}:{n}", reason))
+            continue
+        target = np.zeros(len(GOEMOTIONS_LABELS), dtype=bool)
+        target[ids] = True
+        items.append(Item(row[0], target))
     if not items:
-        raise InputError(data, "no rows")
+        raise InputError(data, "no usable rows (expected text<TAB>label ids)")
 
     def load(item: Item) -> SegmentInput:
         return SegmentInput(0.0, 1.0, words=[Word(item.source, 0.0, 1.0)])
 
-    return EvalSet("text", str(data), "goemotions-tsv", "multi", list(GOEMOTIONS_LABELS), items, load)
+    return EvalSet("text", str(data), "goemotions-tsv", "multi", list(GOEMOTIONS_LABELS), items, load, skipped)
 
 
 def read_dialogue(data: Path, context_turns: int = 8) -> EvalSet:
@@ -198,25 +221,27 @@ def read_dialogue(data: Path, context_turns: int = 8) -> EvalSet:
     if rows[0]["label"] is None:
         raise InputError(data, "no Emotion column")
     corpus = "emorynlp" if any(r["label"].lower() in ("joyful", "mad", "scared") for r in rows) else "meld"
-    items, history = [], {}
+    labels = list(LABELS) if corpus == "meld" else ["neutral", "joyful", "peaceful", "powerful", "sad", "mad", "scared"]
+    items, history, skipped = [], {}, []
     for r in rows:
         hist = history.setdefault(r["dialogue"], [])
         word = Word(r["text"], float(r["index"]), float(r["index"] + 1), speaker=r["speaker"])
         label = r["label"].lower()
-        if corpus == "meld":
-            label = to_canonical(label, "meld")
-        items.append(Item(r["text"], label, r["speaker"], hist[-context_turns:]))
-        hist.append(word)
+        try:
+            label = to_canonical(label, "meld") if corpus == "meld" else label
+        except KeyError:
+            label = None
+        if label not in labels:
+            skipped.append((f"{data}:{r['index'] + 2}", f"unknown label {r['label']!r}"))
+        else:
+            items.append(Item(r["text"], label, r["speaker"], hist[-context_turns:]))
+        hist.append(word)  # still context for the next turns
 
     def load(item: Item) -> SegmentInput:
         return SegmentInput(0.0, 1.0, words=[Word(item.source, 0.0, 1.0, speaker=item.speaker)],
                             context=list(item.context), speaker=item.speaker)
 
-    if corpus == "meld":
-        labels = list(LABELS)
-    else:
-        labels = ["neutral", "joyful", "peaceful", "powerful", "sad", "mad", "scared"]
-    return EvalSet("dialogue", str(data), f"{corpus}-csv", "single", labels, items, load)
+    return EvalSet("dialogue", str(data), f"{corpus}-csv", "single", labels, items, load, skipped)
 
 
 def read_emobank(data: Path, split: str | None = None) -> EvalSet:
@@ -236,13 +261,25 @@ def read_emobank(data: Path, split: str | None = None) -> EvalSet:
         rows = [r for r in rows if r.get("split") == split]
         if not rows:
             raise InputError(data, f"no rows with split={split!r} (splits: {sorted(map(str, splits))})")
-    items = [Item(r["text"], np.array([(float(r[c]) - 3) / 2 for c in "VAD"])) for r in rows]
+    items, skipped = [], []
+    for n, r in enumerate(rows, 2):
+        try:
+            vad = np.array([(float(r[c]) - 3) / 2 for c in "VAD"])
+        except (TypeError, ValueError):
+            skipped.append((f"{data}:{n}", "V/A/D values are not numbers"))
+            continue
+        if not np.isfinite(vad).all() or not (r.get("text") or "").strip():
+            skipped.append((f"{data}:{n}", "V/A/D not finite or text empty"))
+            continue
+        items.append(Item(r["text"], vad))
+    if not items:
+        raise InputError(data, "no rows with numeric V, A, D and a text")
 
     def load(item: Item) -> SegmentInput:
         return SegmentInput(0.0, 1.0, words=[Word(item.source, 0.0, 1.0)])
 
     name = f"emobank-csv[{split}]" if split else "emobank-csv"
-    return EvalSet("vad", str(data), name, "vad", ["valence", "arousal", "dominance"], items, load)
+    return EvalSet("vad", str(data), name, "vad", ["valence", "arousal", "dominance"], items, load, skipped)
 
 
 READERS = {"face": read_face_tree, "voice": read_speech, "text": read_goemotions,
