@@ -427,11 +427,12 @@ def main(argv: list[str] | None = None) -> int:
     ``--strict``, 130 interrupted (Ctrl-C or SIGTERM; ``-o`` keeps its last complete write)."""
     from .analyzers import ModelUnavailable
     from .errors import InputError
-    from .limits import LimitSettingError
+    from .limits import LimitSettingError, current
 
     args = build_parser().parse_args(argv)
     restore = _interrupt_on_sigterm()
     try:
+        current()  # a bad AFFECTLENS_MAX_* value is a usage error before any work
         return args.func(args)
     except KeyboardInterrupt:
         _fail("interrupted")

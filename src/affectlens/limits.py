@@ -13,7 +13,8 @@ from dataclasses import dataclass
 LIMITS = {
     "AFFECTLENS_MAX_BYTES": (20_000_000_000, "bytes", "size of a media file"),
     "AFFECTLENS_MAX_TEXT_BYTES": (10_000_000, "bytes", "size of a text, subtitle or table file"),
-    "AFFECTLENS_MAX_UTTERANCES": (20_000, "count", "utterances in one text input"),
+    "AFFECTLENS_MAX_UTTERANCES": (1000, "count", "utterances in one text input"),
+    "AFFECTLENS_MAX_WORDS": (15_000, "count", "words in one text input (word evidence costs one pass per word)"),
     "AFFECTLENS_MAX_DURATION_S": (12 * 3600, "seconds", "duration of audio or video"),
     "AFFECTLENS_MIN_SAMPLE_RATE": (4000, "Hz", "lowest audio sample rate"),
     "AFFECTLENS_MAX_SAMPLE_RATE": (768_000, "Hz", "highest audio sample rate"),
@@ -27,6 +28,7 @@ class Limits:
     max_bytes: int
     max_text_bytes: int
     max_utterances: int
+    max_words: int
     max_duration_s: float
     min_sample_rate: int
     max_sample_rate: int

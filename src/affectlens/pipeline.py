@@ -157,7 +157,7 @@ def _stream_segments(path: Path, info: MediaInfo, plan: list[segment.Span], opts
     want_video = info.has_video and "video" in needs
     want_audio = info.has_audio and "audio" in needs
     audio = _AudioCursor(decode.read_spool(spool)) if want_audio else None
-    frames = _FrameCursor(decode.iter_frames(path, fps=opts.fps)) if want_video else None
+    frames = _FrameCursor(decode.iter_frames(path, fps=opts.fps, notes=info.warnings)) if want_video else None
     for span in plan:
         inp = SegmentInput(span.t0, span.t1)
         if audio is not None:

@@ -27,6 +27,8 @@ IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 TEXT_EXT = {".txt", ".srt", ".vtt"}
 TABLE_EXT = {".csv", ".tsv"}
 FLOAT_FORMATS = {"flt", "fltp", "dbl", "dblp"}
+#: audio decoding gives up after this many damaged packets
+MAX_BAD_PACKETS = 1000
 
 
 def check_file(path: str | os.PathLike) -> Path:
@@ -260,6 +262,8 @@ class AudioStats:
     samples: int = 0
     nonfinite: int = 0
     clipped: int = 0
+    bad_packets: int = 0  # packets the decoder refused (skipped, like ffmpeg does)
+    first_error: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -316,7 +320,15 @@ def iter_audio(path: str | os.PathLike, chunk_s: float = 10.0, stats: AudioStats
         n = 0
         try:
             for packet in container.demux(stream):
-                for frame in packet.decode():
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as exc:  # a damaged packet: skip it, count it
+                    stats.bad_packets += 1
+                    stats.first_error = stats.first_error or _short(exc)
+                    if stats.bad_packets > MAX_BAD_PACKETS:
+                        break
+                    continue
+                for frame in frames:
                     if is_float:
                         frame = _clean_float_frame(frame, stats)
                     for out in resampler.resample(frame):
@@ -330,8 +342,9 @@ def iter_audio(path: str | os.PathLike, chunk_s: float = 10.0, stats: AudioStats
             for out in resampler.resample(None):
                 pending.append(out.to_ndarray().reshape(-1))
                 stats.samples += pending[-1].size
-        except av.error.FFmpegError as exc:
-            raise InputError(p, f"audio stream is corrupt ({_short(exc)})") from None
+        except av.error.FFmpegError as exc:  # the container broke: keep what decoded
+            stats.bad_packets += 1
+            stats.first_error = stats.first_error or _short(exc)
         except (ValueError, OverflowError) as exc:
             raise InputError(p, f"audio stream cannot be decoded ({_short(exc)})") from None
         if pending:
@@ -361,6 +374,8 @@ def audio_notes(path: Path, info: MediaInfo, stats: AudioStats) -> None:
     cleaned samples and truncation in ``info.warnings``; a truncated file gets its real
     decoded duration as ``info.duration``."""
     if stats.samples == 0 and not info.has_video:
+        if stats.bad_packets:
+            raise InputError(path, f"audio stream is corrupt or truncated: nothing decodable ({stats.first_error})")
         raise InputError(path, "audio stream has no samples (0 decoded)")
     if stats.samples and stats.nonfinite >= stats.samples * 0.999:
         raise InputError(path, "audio is all NaN/inf (no valid samples)")
@@ -370,10 +385,14 @@ def audio_notes(path: Path, info: MediaInfo, stats: AudioStats) -> None:
         info.warnings.append(f"{stats.clipped} float audio samples beyond +-1 were clipped")
     header = header_audio_seconds(path)
     real = stats.seconds
-    if header and real < header - max(0.25, 0.02 * header):
+    short = bool(header) and real < header - max(0.25, 0.02 * header)
+    if short:
         info.warnings.append(f"truncated: the header says {header:.2f} s of audio, only {real:.2f} s decoded")
         if not info.has_video:
             info.duration = real
+    if stats.bad_packets:
+        info.warnings.append(f"damaged: {stats.bad_packets} audio packet(s) could not be decoded and were "
+                             f"skipped ({stats.first_error})")
 
 
 def check_spool_room(path: Path, seconds: float | None, folder: str | None = None) -> int:
@@ -420,12 +439,14 @@ def read_spool(file, chunk_s: float = 10.0) -> Iterator[np.ndarray]:
         yield np.frombuffer(block, dtype="<i2").astype(np.float32) / 32767.0
 
 
-def iter_frames(path: str | os.PathLike, fps: float = 5.0,
-                max_side: int | None = 1280) -> Iterator[tuple[float, np.ndarray]]:
+def iter_frames(path: str | os.PathLike, fps: float = 5.0, max_side: int | None = 1280,
+                notes: list[str] | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Decode video frames at ``fps`` frames per second as ``(time_s, HxWx3 uint8 RGB)``.
 
     Frames are picked by timestamp (the first frame at or after each sampling instant);
-    frames larger than ``max_side`` pixels on their long side are downscaled.
+    frames larger than ``max_side`` pixels on their long side are downscaled. When the stream
+    breaks after some frames (a truncated file), iteration stops and, given ``notes``, a
+    warning with the last decoded time is appended there; with ``notes=None`` it raises.
     """
     import av
 
@@ -438,7 +459,7 @@ def iter_frames(path: str | os.PathLike, fps: float = 5.0,
             raise InputError(p, "no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        next_t = 0.0
+        next_t, last = 0.0, None
         try:
             for frame in container.decode(stream):
                 if frame.time is None:
@@ -456,9 +477,12 @@ def iter_frames(path: str | os.PathLike, fps: float = 5.0,
                     height=int(round(h * scale)) // 2 * 2 or h,
                 ) if scale != 1.0 else frame.to_ndarray(format="rgb24")
                 yield t, img
+                last = t
                 next_t = (np.floor(t / step + 1e-6) + 1) * step
         except av.error.FFmpegError as exc:
-            raise InputError(p, f"video stream is corrupt ({_short(exc)})") from None
+            if last is None or notes is None:
+                raise InputError(p, f"video stream is corrupt ({_short(exc)})") from None
+            notes.append(f"truncated or damaged: video decoding stopped after {last:.2f} s ({_short(exc)})")
         except (ValueError, OverflowError) as exc:
             raise InputError(p, f"video stream cannot be decoded ({_short(exc)})") from None
 

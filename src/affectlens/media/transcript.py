@@ -193,7 +193,7 @@ def read_dialogue_rows(path: str | Path) -> list[dict]:
     return out
 
 
-def load_dialogues(path: str | Path) -> list[list[Word]]:
+def load_dialogues(path: str | Path, check_limits: bool = True) -> list[list[Word]]:
     """Read any text input (.txt, .srt, .vtt, .csv/.tsv) as dialogues of utterances.
 
     Raises
@@ -211,7 +211,8 @@ def load_dialogues(path: str | Path) -> list[list[Word]]:
                 dialogues.setdefault(row["dialogue"], []).append(Word(row["text"], i, i + 1, speaker=row["speaker"]))
         if not dialogues:
             raise InputError(p, "no utterances in the table")
-        _within_limit(p, [w for d in dialogues.values() for w in d])
+        if check_limits:
+            _within_limit(p, [w for d in dialogues.values() for w in d])
         return list(dialogues.values())
     text = read_text(p)
     if ext in (".srt", ".vtt") or _CUE_LINE.search(text[:2000] if "-->" in text else ""):
@@ -221,14 +222,20 @@ def load_dialogues(path: str | Path) -> list[list[Word]]:
             raise InputError(p, str(exc)) from None
         if not words:
             raise InputError(p, "no subtitle cues found")
-        return [_within_limit(p, words)]
-    return [_within_limit(p, parse_transcript(text))]
+        return [_within_limit(p, words) if check_limits else words]
+    words = parse_transcript(text)
+    return [_within_limit(p, words) if check_limits else words]
 
 
 def _within_limit(path: Path, words: list) -> list:
-    limit = limits.current().max_utterances
-    if len(words) > limit:
-        raise InputError(path, f"{len(words)} utterances, over the {limit} limit (AFFECTLENS_MAX_UTTERANCES)")
+    """Refuse text whose analysis would run too long: too many utterances or words."""
+    lim = limits.current()
+    if len(words) > lim.max_utterances:
+        raise InputError(path, f"{len(words)} utterances, over the {lim.max_utterances} limit "
+                               "(AFFECTLENS_MAX_UTTERANCES)")
+    n_words = sum(len(w.text.split()) for w in words)
+    if n_words > lim.max_words:
+        raise InputError(path, f"{n_words} words, over the {lim.max_words} limit (AFFECTLENS_MAX_WORDS)")
     return words
 
 
@@ -237,4 +244,4 @@ def load_transcript(path: str | Path) -> list[Word]:
     p = Path(path)
     if p.suffix.lower() not in (".srt", ".vtt"):
         raise InputError(p, "a transcript for media must be .srt or .vtt (timed)")
-    return load_dialogues(p)[0]
+    return load_dialogues(p, check_limits=False)[0]  # its length follows the media's duration limit
