@@ -438,6 +438,19 @@ def _bad_corpora(root: Path, rng: random.Random, jpg: bytes) -> list[Case]:
     ml = (DATA / "text" / "meld" / "dev_sent_emo.csv").read_text().splitlines()
     dl.write_text("\n".join(ml + [ml[1].replace("neutral", "bananas").replace("joy", "bananas")]) + "\n")
     case("meld unknown label", "dialogue", dl)
+    # eval av: a missing image, junk audio and an unknown label beside four good rows
+    face, voice = DATA / "face", DATA / "voice"
+    good_rows = [f"{face / 'fer_val_happy.jpg'},{voice / '03a01Wa.flac'},,happy,happy,happy",
+                 f"{face / 'fer_val_angry.jpg'},{voice / '03-01-05-02-01-01-03.flac'},,angry,angry,angry",
+                 f"{face / 'fer_val_sad.jpg'},{voice / '03-01-04-01-02-01-10.flac'},,sad,sad,sad",
+                 f"{face / 'fer_val_happy.jpg'},{voice / '03-01-05-02-01-01-03.flac'},,happy,angry,"]
+    bad_rows = [f"{c / 'missing.jpg'},,,happy,,happy", f",{sp / 'junk.flac'},,,sad,sad",
+                f"{face / 'fer_val_sad.jpg'},,,bananas,,bananas"]
+    header = "image_or_video,audio,text,face_label,voice_label,label"
+    (c / "av.csv").write_text("\n".join([header, *good_rows, *bad_rows]) + "\n")
+    case("av manifest with bad rows", "av", c / "av.csv")
+    (c / "av_bad.csv").write_text("\n".join([header, good_rows[0], *bad_rows]) + "\n")
+    case("av manifest mostly bad", "av", c / "av_bad.csv", expect="error", bad=[c / "av_bad.csv"])
     # missing corpus, a file where a folder is expected, a directory where a file is expected
     case("eval missing corpus", "voice", c / "nope", expect="error", bad=[c / "nope"])
     case("eval face on a file", "face", ge, expect="error", bad=[ge])

@@ -268,18 +268,23 @@ def cmd_eval(args) -> int:
     analyzer = get_analyzer(ANALYZER_FOR_TASK[args.task])  # ModelUnavailable -> exit 3 (main)
     with _progress(f"eval {args.task}") as update:
         result = evaluate(es, analyzer, batch=args.batch, limit=args.limit, progress=update)
+    _warn_skipped(data, result)
+    _emit(result, args)
+    return EXIT_OK
+
+
+def _warn_skipped(data, result: dict) -> None:
     skipped = result.get("skipped") or {}
     if skipped.get("n"):
         reasons = "; ".join(f"{n}x {r}" for r, n in list(skipped["by_reason"].items())[:3])
         _warn(f"{data}: skipped {skipped['n']} of {skipped['n'] + result['n']} items ({reasons})")
-    _emit(result, args)
-    return EXIT_OK
 
 
 def _eval_av(data: Path, args) -> int:
     from .evaluate.av import evaluate_av
 
     result = evaluate_av(data, limit=args.limit, asr=args.asr)  # errors: see main
+    _warn_skipped(data, result)
     _emit(result, args)
     return EXIT_OK
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import struct
 import warnings
@@ -196,7 +197,7 @@ def _audio_problem(stream, lim: limits.Limits) -> str | None:
     """Why an audio stream cannot be used, judged from its header (None when it can)."""
     cc = stream.codec_context
     if cc is None or cc.format is None:
-        return "unsupported or broken audio encoding (e.g. 0 bits per sample or an unknown format tag)"
+        return "unsupported or broken audio encoding in the header (no sample format)"
     rate = cc.sample_rate or 0
     if rate < lim.min_sample_rate:
         return (f"audio sample rate {rate} Hz is below the {lim.min_sample_rate} Hz minimum "
@@ -227,13 +228,13 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(p) as im:
                 size = im.size
-    except Image.DecompressionBombError:
-        size = None
+    except Image.DecompressionBombError as exc:  # PIL refused from the header: far over any limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        claimed = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "far more pixels"
+        raise InputError(p, f"image header claims {claimed}, over the {limits.current().max_pixels / 1e6:.0f} MP "
+                            "limit (AFFECTLENS_MAX_PIXELS)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(p, f"not a readable image ({_short(exc)})") from None
-    if size is None:  # PIL refused from the header: far over any limit
-        raise InputError(p, f"image header claims far more than the {limits.current().max_pixels / 1e6:.0f} MP limit "
-                            "(AFFECTLENS_MAX_PIXELS)")
     _check_pixels(p, size[0], size[1], limits.current())
     return size
 
