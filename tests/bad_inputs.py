@@ -329,6 +329,8 @@ def build(root: Path, seed: int = 16) -> list[Case]:
     analyze("png real 10000^2", write("bomb/real100mp.png", png_real_bomb(10_000)), sub=True)
     analyze("png real 3000^2 (9 MP, allowed)", write("bomb/real9mp.png", png_real_bomb(3000)), expect="ok")
     analyze("png claims 0 width", write("bomb/zero.png", png_header_bomb(0, 10)))
+    analyze("jpeg 14000x14000 named .mp4", write("bomb/claim_as_video.mp4", jpeg_claiming(jpg, 14000, 14000)))
+    analyze("png 12000x10000 named .mkv", write("bomb/claim_as_video.mkv", png_header_bomb(12_000, 10_000)))
 
     # 9. options
     for fps in ("0", "-1", "inf", "nan", "-inf", "1e9", "abc", ""):

@@ -185,7 +185,7 @@ def cmd_analyze(args) -> int:
     out = _console()
     done = []
     for path in args.inputs:
-        with _progress(f"analyzing {Path(path).name}") as update:
+        with _progress(f"analyzing {_esc(Path(path).name)}") as update:
             opts = pipeline.Options(fps=args.fps, modalities=modalities, transcript=transcript,
                                     asr=not args.no_asr, progress=update, llm=llm_cfg)
             try:
