@@ -7,11 +7,13 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 from .config import data_root
+from .registry import MODALITIES, SPECS
 
-EVAL_TASKS = ("face", "voice", "text", "dialogue", "vad", "av")
-ANALYZER_FOR_TASK = {"face": "face", "voice": "voice", "text": "text", "vad": "text", "dialogue": "dialogue"}
+#: ``affectlens eval`` task -> analyzer key, from the modality specs (``av`` is the fused task)
+ANALYZER_FOR_TASK = {task: key for spec in SPECS.values() for task, key in spec.eval_tasks.items()}
+EVAL_TASKS = (*ANALYZER_FOR_TASK, "av")
 
 
 #: the exit-code table (README "Exit codes")
@@ -94,18 +96,43 @@ def _writable(path: str) -> str | None:
 @contextmanager
 def _progress(label: str):
     """A rich progress bar on stderr (only when it is a terminal); yields ``update(done, total)``."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = _console(stderr=True)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                   TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal)
-    with bar:
+    with _bar() as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: float, total: float) -> None:
             bar.update(task, completed=done, total=total or None)
 
         yield update
+
+
+def _bar():
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = _console(stderr=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal)
+
+
+class _ProgressHook:
+    """An ``Engine`` hook drawing one progress bar per input (on a terminal's stderr)."""
+
+    def __init__(self, bar) -> None:
+        self.bar, self.task = bar, None
+
+    def __call__(self, step: str, payload, completed: float | None = None, total: float | None = None) -> None:
+        if step == "probe":
+            self.clear()
+            self.task = self.bar.add_task(f"analyzing {_esc(Path(payload.path).name)}", total=None)
+        elif step == "segments" and self.task is not None:
+            self.bar.update(self.task, completed=completed, total=total or None)
+        elif step == "done":
+            self.clear()
+
+    def clear(self) -> None:
+        """Drop the current input's bar (done, or failed part-way)."""
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
 
 
 # ------------------------------------------------------------------ analyze
@@ -145,19 +172,12 @@ def _clock(t: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
-def cmd_analyze(args) -> int:
-    from . import output, pipeline
-    from .errors import InputError
+def _request(args):
+    """The ``AnalysisRequest`` of ``analyze``'s options; ``UsageError`` when they are invalid."""
+    from pydantic import ValidationError
 
-    if args.output:
-        try:
-            output.output_format(args.output)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
-    bad = [m for m in modalities if m not in ("face", "voice", "text")]
-    if bad or not modalities:
-        raise UsageError(f"unknown modality {bad[0] if bad else args.modalities!r} (choose from face, voice, text)")
+    from .engine import AnalysisRequest
+
     llm_cfg = None
     if args.llm:
         from .reason.llm import LLMConfig
@@ -165,6 +185,25 @@ def cmd_analyze(args) -> int:
         if not args.llm_model:
             raise UsageError("--llm needs --llm-model NAME")
         llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
+    try:
+        return AnalysisRequest(fps=args.fps, modalities=args.modalities, transcript=args.transcript,
+                               asr=not args.no_asr, llm=llm_cfg)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UsageError(f"--{err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+def cmd_analyze(args) -> int:
+    from . import output
+    from .engine import Engine
+    from .errors import InputError
+
+    if args.output:
+        try:
+            output.output_format(args.output)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    request = _request(args)
     failed = 0
     write_to = args.output
     if write_to and (problem := _writable(write_to)):
@@ -172,50 +211,55 @@ def cmd_analyze(args) -> int:
         failed, write_to = 1, None
         if args.quiet:  # nothing else to produce
             return EXIT_INPUT
-    transcript = args.transcript
-    if transcript:
+    if args.transcript:
         try:
             from .media.transcript import load_transcript
 
-            load_transcript(transcript)
+            load_transcript(args.transcript)
         except InputError as exc:
             _fail(exc)
-            _warn(f"{transcript}: analyzing without this transcript")
-            failed, transcript = 1, None
+            _warn(f"{args.transcript}: analyzing without this transcript")
+            failed, request = 1, request.model_copy(update={"transcript": None})
     out = _console()
     done = []
-    for path in args.inputs:
-        with _progress(f"analyzing {_esc(Path(path).name)}") as update:
-            opts = pipeline.Options(fps=args.fps, modalities=modalities, transcript=transcript,
-                                    asr=not args.no_asr, progress=update, llm=llm_cfg)
-            try:
-                analysis = pipeline.analyze(path, opts)
-            except InputError as exc:
-                _fail(exc)
+    engine = Engine()
+    with _bar() as bar:
+        hook = _ProgressHook(bar)
+        for path in args.inputs:
+            analysis = _analyze_one(engine, path, request, hook)
+            if analysis is None:
                 failed += 1
                 continue
-            except MemoryError:
-                _fail(f"{path}: out of memory while analyzing")
-                failed += 1
-                continue
-            except Exception as exc:  # noqa: BLE001 - one bad input never ends the call
-                _fail(f"{path}: {_internal(exc)}")
-                failed += 1
-                continue
-        done.append(analysis)
-        for note in analysis.media.warnings:
-            _warn(f"{path}: {note}")
-        if not args.quiet:
-            _print_analysis(out, analysis)
-        if write_to:
-            try:  # rewrite after every input: earlier results are never lost
-                output.write(done, write_to)
-            except (OSError, ValueError) as exc:
-                _fail(f"{write_to}: cannot write ({getattr(exc, 'strerror', None) or exc})")
-                failed, write_to = failed + 1, None
+            done.append(analysis)
+            for note in analysis.media.warnings:
+                _warn(f"{path}: {note}")
+            if not args.quiet:
+                _print_analysis(out, analysis)
+            if write_to:
+                try:  # rewrite after every input: earlier results are never lost
+                    output.write(done, write_to)
+                except (OSError, ValueError) as exc:
+                    _fail(f"{write_to}: cannot write ({getattr(exc, 'strerror', None) or exc})")
+                    failed, write_to = failed + 1, None
     if write_to and done:
         _note(f"wrote {write_to} ({len(done)} input{'s' * (len(done) != 1)})")
     return EXIT_INPUT if failed else EXIT_OK
+
+
+def _analyze_one(engine, path: str, request, hook):
+    """One input's ``Analysis``, or ``None`` after its one-line error: a bad input never ends the call."""
+    from .errors import InputError
+
+    try:
+        return engine.analyze(path, request, hook=hook)
+    except InputError as exc:
+        _fail(exc)
+    except MemoryError:
+        _fail(f"{path}: out of memory while analyzing")
+    except Exception as exc:  # noqa: BLE001 - reported in one line, the call goes on
+        _fail(f"{path}: {_internal(exc)}")
+    hook.clear()
+    return None
 
 
 def _internal(exc: BaseException) -> str:
@@ -253,7 +297,7 @@ def _resolve_data(data: str, root: str | None) -> Path:
 
 
 def cmd_eval(args) -> int:
-    from .analyzers import get_analyzer
+    from .registry import get_analyzer
     from .evaluate import corpora
     from .evaluate.run import evaluate
 
@@ -384,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-o", "--output", help="write OUT.json|jsonl|csv|parquet|vtt")
     a.add_argument("--fps", type=_number(0, 120), default=5.0,
                    help="video frames analysed per second, above 0 and at most 120 (default 5)")
-    a.add_argument("--modalities", default="face,voice,text", help="comma list of face,voice,text")
+    a.add_argument("--modalities", default=",".join(MODALITIES), help=f"comma list of {','.join(MODALITIES)}")
     a.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
     a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
     a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
@@ -407,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run")
-    b.add_argument("task", choices=("face", "voice", "text"))
+    b.add_argument("task", choices=MODALITIES)
     b.add_argument("data", nargs="?", help="corpus file or folder")
     b.add_argument("--limit", type=_number(0, 1e12, integer=True))
     b.add_argument("--json", help="write the comparison JSON here")

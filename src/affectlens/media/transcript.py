@@ -214,17 +214,26 @@ def load_dialogues(path: str | Path, check_limits: bool = True) -> list[list[Wor
         if check_limits:
             _within_limit(p, [w for d in dialogues.values() for w in d])
         return list(dialogues.values())
-    text = read_text(p)
-    if ext in (".srt", ".vtt") or _CUE_LINE.search(text[:2000] if "-->" in text else ""):
+    words = parse_text(read_text(p), p, subtitles=ext in (".srt", ".vtt"))
+    return [_within_limit(p, words) if check_limits else words]
+
+
+def parse_text(text: str, name: str | Path, subtitles: bool = False, check_limits: bool = False) -> list[Word]:
+    """Utterances of a text: subtitle cues when it is (or looks like) SRT/WebVTT, else a plain
+    or ``speaker: text`` transcript. ``name`` labels errors: bad cue times, cues that end before
+    they start and (with ``check_limits``) too many utterances or words."""
+    if not text.strip():
+        raise InputError(name, "text is empty")
+    if subtitles or _CUE_LINE.search(text[:2000] if "-->" in text else ""):
         try:
             words = parse_subtitles(text)
         except ValueError as exc:
-            raise InputError(p, str(exc)) from None
+            raise InputError(name, str(exc)) from None
         if not words:
-            raise InputError(p, "no subtitle cues found")
-        return [_within_limit(p, words) if check_limits else words]
-    words = parse_transcript(text)
-    return [_within_limit(p, words) if check_limits else words]
+            raise InputError(name, "no subtitle cues found")
+    else:
+        words = parse_transcript(text)
+    return _within_limit(Path(name), words) if check_limits else words
 
 
 def _within_limit(path: Path, words: list) -> list:
