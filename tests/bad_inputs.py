@@ -575,6 +575,7 @@ def run_inprocess(case: Case, timeout: float = 60.0) -> Result:
 
 def run_subprocess(case: Case, timeout: float = 120.0, env: dict | None = None) -> Result:
     """Run ``python -m affectlens ARGV`` with a timeout; measures its peak RSS (wait4)."""
+    import resource
     import subprocess
     import sys
     import tempfile
@@ -586,8 +587,9 @@ def run_subprocess(case: Case, timeout: float = 120.0, env: dict | None = None) 
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "affectlens", *case.argv], stdout=fo, stderr=fe,
                                 stdin=subprocess.DEVNULL, env=env)
-        hung, status, usage = False, 0, None
+        hung, status, usage, peak_kb = False, 0, None, 0
         while True:
+            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -598,10 +600,22 @@ def run_subprocess(case: Case, timeout: float = 120.0, env: dict | None = None) 
                 break
             time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)
+        # wait4's peak includes the parent's pages copied at fork: trust it only above our own peak
+        if usage.ru_maxrss > resource.getrusage(resource.RUSAGE_SELF).ru_maxrss:
+            peak_kb = max(peak_kb, usage.ru_maxrss)
         fo.seek(0)
         fe.seek(0)
         return Result(case, proc.returncode, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"),
-                      time.monotonic() - t0, max_rss_mb=usage.ru_maxrss / 1024, hung=hung)
+                      time.monotonic() - t0, max_rss_mb=peak_kb / 1024, hung=hung)
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    """The process' own peak resident size (VmHWM, kB), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def main(argv: list[str]) -> int:
