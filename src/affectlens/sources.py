@@ -14,12 +14,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from . import limits
 from .errors import InputError
 from .media import decode
 from .schema import MediaInfo
-
-#: lowest sample rate accepted for in-memory audio
-MIN_SAMPLE_RATE = 4000
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,7 @@ def rgb(pixels: Any, name: str) -> np.ndarray:
         if np.issubdtype(img.dtype, np.floating) and np.nanmax(img, initial=0.0) <= 1.0:
             img = img * 255.0
         img = np.clip(np.nan_to_num(img), 0, 255).astype(np.uint8)
-    if img.shape[0] * img.shape[1] > decode.MAX_IMAGE_PIXELS:
-        raise InputError(name, f"image is too large (> {decode.MAX_IMAGE_PIXELS} pixels)")
+    decode.check_pixels(name, img.shape[1], img.shape[0])
     return np.ascontiguousarray(img[:, :, :3])
 
 
@@ -84,8 +81,10 @@ def mono16k(audio: Audio) -> np.ndarray:
     """``audio`` as 16 kHz mono float32 in [-1, 1], resampled with FFmpeg's resampler."""
     x = np.asarray(audio.samples)
     rate = int(audio.sample_rate)
-    if rate < MIN_SAMPLE_RATE:
-        raise InputError(audio.name, f"sample rate {rate} Hz is below {MIN_SAMPLE_RATE} Hz")
+    lim = limits.current()
+    if not lim.min_sample_rate <= rate <= lim.max_sample_rate:
+        raise InputError(audio.name, f"sample rate {rate} Hz is outside {lim.min_sample_rate}–{lim.max_sample_rate} Hz "
+                                     "(AFFECTLENS_MIN_SAMPLE_RATE / AFFECTLENS_MAX_SAMPLE_RATE)")
     if np.issubdtype(x.dtype, np.signedinteger):  # int16 / 32768, ...
         x = x / (np.iinfo(x.dtype).max + 1.0)
     elif np.issubdtype(x.dtype, np.unsignedinteger):  # uint8 centred on 128, ...

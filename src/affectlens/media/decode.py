@@ -133,7 +133,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             notes.append("video stream ignored: unsupported or broken encoding")
             v = None
         if v is not None:
-            _check_pixels(p, v.codec_context.width, v.codec_context.height, lim)
+            check_pixels(p, v.codec_context.width, v.codec_context.height, lim)
         if a is not None:
             reason = _audio_problem(a, lim)
             if reason and v is None:
@@ -221,7 +221,9 @@ def _audio_problem(stream, lim: limits.Limits) -> str | None:
     return None
 
 
-def _check_pixels(p: Path, width: int | None, height: int | None, lim: limits.Limits) -> None:
+def check_pixels(p: str | os.PathLike, width: int | None, height: int | None, lim: limits.Limits | None = None) -> None:
+    """Refuse a frame size of zero or over ``AFFECTLENS_MAX_PIXELS``."""
+    lim = lim or limits.current()
     if not width or not height:
         raise InputError(p, f"image or video frame has zero size ({width}x{height})")
     if width * height > lim.max_pixels:
@@ -247,7 +249,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
                             "limit (AFFECTLENS_MAX_PIXELS)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(p, f"not a readable image ({_short(exc)})") from None
-    _check_pixels(p, size[0], size[1], limits.current())
+    check_pixels(p, size[0], size[1], limits.current())
     return size
 
 
