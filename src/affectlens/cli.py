@@ -509,8 +509,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupt_on_sigterm():
-    """SIGTERM behaves like Ctrl-C (clean-up runs, exit 130); returns a function that restores
-    the previous handler. Only possible in the main thread."""
+    """SIGTERM and SIGHUP behave like Ctrl-C (clean-up runs, exit 130); returns a function that
+    restores the previous handlers. Only possible in the main thread."""
     import signal
     import threading
 
@@ -520,5 +520,5 @@ def _interrupt_on_sigterm():
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
