@@ -618,6 +618,16 @@ def _vm_hwm_kb(pid: int) -> int:
         return 0
 
 
+def _with_defaults(case: Case) -> Case:
+    argv, out = [], iter(case.argv)
+    for a in out:
+        if a == "--fps":
+            next(out)
+        elif a != "--no-asr":
+            argv.append(a)
+    return Case(**{**case.__dict__, "argv": argv})
+
+
 def main(argv: list[str]) -> int:
     """``python tests/bad_inputs.py DIR [--only-sub] [--jobs N]``: build under DIR, run every case as a
     subprocess, print one line per problem and the totals."""
@@ -628,8 +638,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("dir")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--defaults", action="store_true",
+                    help="only the media cases, with analyze's default options (ASR on, 5 fps)")
     args = ap.parse_args(argv)
     cases = build(Path(args.dir))
+    if args.defaults:
+        cases = [_with_defaults(c) for c in cases if c.argv[0] == "analyze" and "--no-asr" in c.argv
+                 and Path(c.argv[1] if c.argv[1] != c.good else c.argv[2]).suffix in (".mp4", ".wav", ".flac", ".mkv")]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda c: run_subprocess(c, args.timeout), cases))
     bad = 0
