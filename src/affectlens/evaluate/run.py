@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Callable
 
 import numpy as np
 
 from ..analyzers import Analyzer, ModelMeta
+from ..errors import InputError
 from ..schema import LABEL_MAPS, LABELS, Estimate
 from ..state import RunState
 from . import metrics
@@ -58,6 +60,24 @@ def _runs(items: list, batch: int, by_speaker: bool) -> list[list[int]]:
     return list(runs.values())
 
 
+def skipped_summary(skipped: list[tuple[str, str]], keep: int = 50) -> dict:
+    """``{"n", "by_reason": {reason: count}, "items": [{"item", "reason"}, ...first keep]}``."""
+    by_reason: dict[str, int] = {}
+    for _, reason in skipped:
+        key = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", reason)[:120]  # group reasons that differ by a quoted value
+        by_reason[key] = by_reason.get(key, 0) + 1
+    return {"n": len(skipped), "by_reason": dict(sorted(by_reason.items(), key=lambda kv: -kv[1])),
+            "items": [{"item": str(i), "reason": r} for i, r in skipped[:keep]]}
+
+
+def _check_enough(es: EvalSet, n_ok: int, skipped: list[tuple[str, str]]) -> None:
+    """A corpus that is mostly unreadable or unlabelled is an error, not a score."""
+    total = n_ok + len(skipped)
+    if n_ok == 0 or len(skipped) > total / 2:
+        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise InputError(es.data, f"{len(skipped)} of {total} items are unreadable or unlabelled{first}")
+
+
 def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """Score ``analyzer`` on ``es``.
@@ -65,30 +85,58 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
     Returns
     -------
     dict
-        ``{"task", "data", "format", "n", "model", "labels", "metrics", "per_class", "confusion", "speed"}``
+        ``{"task", "data", "format", "n", "skipped", "model", "labels", "metrics", "per_class", "confusion",
+        "speed"}``; ``skipped`` counts the items that could not be read or had no usable label.
+
+    Raises
+    ------
+    InputError
+        When more than half of the items were skipped.
     """
     items = es.items[:limit] if limit else es.items
-    estimates: list[Estimate | None] = [None] * len(items)
+    skipped = list(es.skipped)
+    if es.kind == "single":  # a target outside the label space cannot be scored
+        for it in items:
+            if it.target not in es.labels:
+                skipped.append((str(it.source)[:80], f"label {it.target!r} is not in the corpus label space"))
+        items = [it for it in items if it.target in es.labels]
+    estimates: dict[int, Estimate | None] = {}
     t_model, done = 0.0, 0
     prime = getattr(analyzer, "prime", None) if es.task == "voice" else None
+
+    def load(part: list[int], record: bool) -> tuple[list[int], list]:
+        ok, inputs = [], []
+        for i in part:
+            try:
+                inputs.append(es.load(items[i]))
+                ok.append(i)
+            except InputError as exc:  # unreadable item: skipped and counted
+                if record:
+                    skipped.append((exc.path, exc.reason))
+        return ok, inputs
+
     for run in _runs(items, batch, by_speaker=prime is not None):
         with RunState(evidence=False) as state:  # scores only: skip costly cues
             if prime is not None:  # the speaker's statistics from all of its clips first
-                t = time.perf_counter()
                 for k in range(0, len(run), RUN_CHUNK):
-                    prime([es.load(items[i]) for i in run[k:k + RUN_CHUNK]], state)
-                t_model += time.perf_counter() - t
+                    inputs = load(run[k:k + RUN_CHUNK], record=False)[1]
+                    t = time.perf_counter()
+                    prime(inputs, state)
+                    t_model += time.perf_counter() - t
             for k in range(0, len(run), RUN_CHUNK):
-                part = run[k:k + RUN_CHUNK]
-                inputs = [es.load(items[i]) for i in part]
+                part, inputs = load(run[k:k + RUN_CHUNK], record=True)
                 t = time.perf_counter()
-                for i, est in zip(part, analyzer.analyze_batch(inputs, state)):
-                    estimates[i] = est
+                if inputs:
+                    estimates.update(zip(part, analyzer.analyze_batch(inputs, state)))
                 t_model += time.perf_counter() - t
-                done += len(part)
+                done += min(RUN_CHUNK, len(run) - k)
                 if progress:
                     progress(done, len(items))
+    order = sorted(estimates)
+    items, estimates = [items[i] for i in order], [estimates[i] for i in order]
+    _check_enough(es, len(items), skipped)
     out = {"task": es.task, "data": es.data, "format": es.fmt, "n": len(items),
+           "skipped": skipped_summary(skipped),
            "model": {**analyzer.info().model_dump(), "meta_val": _meta_val(analyzer.meta())}}
     if es.kind == "single":
         labels = es.labels
