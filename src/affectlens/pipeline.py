@@ -23,9 +23,10 @@ from .fusion.conflict import detect
 from .fusion.fuse import fuse
 from .fusion.smooth import smooth_timeline
 from .media import decode, segment, transcript
-from .reason.explain import explain_analysis, explain_segment
+from .reason.cues import assign_baselines, fold_pitch_octaves
+from .reason.explain import explain_all
 from .reason.llm import LLMConfig
-from .schema import MODALITIES, Analysis, MediaInfo, Segment
+from .schema import MODALITIES, Analysis, FaceFrame, MediaInfo, Segment, fine_canonical
 
 Progress = Callable[[float, float], None]
 CONTEXT_TURNS = 8
@@ -44,6 +45,7 @@ class Options:
     progress: Progress | None = None
     analyzers: dict[str, Analyzer] = field(default_factory=dict)
     llm: LLMConfig | None = None
+    per_frame: bool = False  # keep every analysed frame's faces in ``Analysis.frames``
 
 
 def input_kind(path: str | Path) -> str:
@@ -91,6 +93,8 @@ def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
 
     With ``llm_cfg`` the whole-file summary comes from the LLM endpoint (offline fallback)."""
     smooth_timeline(analysis.segments)
+    fold_pitch_octaves(analysis.segments)
+    assign_baselines(analysis.segments)
     previous = None
     for seg in analysis.segments:
         seg.conflict = detect(seg.estimates)
@@ -98,8 +102,7 @@ def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
         seg.shift = bool(previous and label and label != "uncertain" and label != previous)
         if label and label != "uncertain":
             previous = label
-        seg.explanation = explain_segment(seg)
-    analysis.summary = explain_analysis(analysis)
+    explain_all(analysis)
     if llm_cfg is not None:
         from .reason import llm
 
@@ -229,23 +232,15 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
     if "voice" in analyzers or asr is not None:
         needs.add("audio")
     segments: list[Segment] = []
-    total = info.duration or 0.0
-    # decoding runs a couple of segments ahead in a thread, overlapping the models
-    inputs = decode.prefetch(make_inputs(needs), depth=2)
-    with contextlib.closing(inputs):
-        for span, batch in _batched(plan, inputs, opts.batch):
-            if asr is not None:
-                for inp, sp in zip(batch, span):
-                    if sp.kind == "speech" and inp.audio is not None:
-                        inp.words = asr(inp.audio, inp.t0)
-            ests = {key: an.analyze_batch(batch) for key, an in analyzers.items()}
-            for i, (sp, inp) in enumerate(zip(span, batch)):
-                seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None)
-                seg.estimates = {k: v[i] for k, v in ests.items() if v[i] is not None}
-                seg.fused = fuse(list(seg.estimates.values()))
-                segments.append(seg)
-            if opts.progress:
-                opts.progress(span[-1].t1, total)
+    frames: list[FaceFrame] = []
+    face = analyzers.get("face")
+    if opts.per_frame and face is not None and hasattr(face, "frame_sink"):
+        face.frame_sink = frames.extend
+    try:
+        _fill(segments, plan, make_inputs, needs, analyzers, asr, opts, info.duration or 0.0)
+    finally:
+        if face is not None and hasattr(face, "frame_sink"):
+            face.frame_sink = None
     for key in analyzers:
         if not any(key in s.estimates for s in segments):
             status[key] = {"face": "no face found", "voice": "no speech found",
@@ -254,7 +249,33 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
             status[key] = "present"
     return Analysis(affectlens_version=__version__, media=info,
                     models=[an.info() for an in analyzers.values()],
-                    modalities={m: status[m] for m in MODALITIES}, segments=segments)
+                    modalities={m: status[m] for m in MODALITIES}, segments=segments, frames=frames)
+
+
+def _fill(segments: list[Segment], plan, make_inputs, needs: set[str], analyzers: dict[str, Analyzer],
+          asr, opts: Options, total: float) -> None:
+    """Run the analyzers over the planned segments, appending to ``segments``."""
+    # decoding runs a couple of segments ahead in a thread, overlapping the models
+    inputs = decode.prefetch(make_inputs(needs), depth=2)
+    with contextlib.closing(inputs):
+        for span, batch in _batched(plan, inputs, opts.batch):
+            if asr is not None:
+                for inp, sp in zip(batch, span):
+                    if sp.kind == "speech" and inp.audio is not None:
+                        inp.words = asr(inp.audio, inp.t0)
+            ests, tracks = {}, [None] * len(batch)
+            for key, an in analyzers.items():
+                if hasattr(an, "analyze_batch_tracked"):
+                    ests[key], tracks = map(list, zip(*an.analyze_batch_tracked(batch)))
+                else:
+                    ests[key] = an.analyze_batch(batch)
+            for i, (sp, inp) in enumerate(zip(span, batch)):
+                seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None, track=tracks[i])
+                seg.estimates = {k: v[i] for k, v in ests.items() if v[i] is not None}
+                seg.fused = fuse(list(seg.estimates.values()))
+                segments.append(seg)
+            if opts.progress:
+                opts.progress(span[-1].t1, total)
 
 
 #: a batch of segments is handed on before its frames exceed this many bytes
@@ -319,9 +340,14 @@ def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], opts: 
             text = seg.estimates.get("text")
             if est is None or text is None:
                 continue
+            # the text model's words and fine labels explain its own top label: keep them only
+            # where they belong to the dialogue model's label
+            same = text.top == est.top
             seg.estimates["text"] = text.model_copy(update={
                 "model": f"{dialogue.name}+{text.model}", "probs": est.probs, "label": est.label,
-                "confidence": est.confidence})
+                "confidence": est.confidence,
+                "cues": [c for c in text.cues if c.name != "word" or same],
+                "fine_predicted": [f for f in text.fine_predicted if est.top in fine_canonical(f)]})
             seg.fused = fuse(list(seg.estimates.values()))
     analysis.models.append(dialogue.info())
 

@@ -14,14 +14,14 @@ a person keeps the same id (``face1``, ``face2``, ...) for the whole video.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from ..analyzers import Analyzer, SegmentInput, build_estimate, register
-from ..schema import LABELS, Cue, Estimate
+from ..schema import LABELS, Cue, Estimate, FaceFrame
 from .classifier import MODEL_NAME, ExpressionCNN, to_gray48
-from .geometry import CUE_UNITS
+from .geometry import CUE_UNITS, eye_centers
 from .tracker import FaceObservation, FaceTracker
 
 
@@ -55,6 +55,21 @@ def compound(probs: np.ndarray, second_min: float = 0.25, pair_min: float = 0.6)
     return [name] if name else []
 
 
+#: face-mesh points written per frame (besides the two eye centres)
+KEY_POINTS = {"nose_tip": 1, "mouth_right": 61, "mouth_left": 291, "chin": 152}
+
+
+def face_frame(obs: FaceObservation, probs: np.ndarray) -> FaceFrame:
+    """The per-frame record of one observation and its expression probabilities."""
+    right, left = eye_centers(obs.landmarks)
+    points = {"eye_right": right, "eye_left": left,
+              **{k: obs.landmarks[i, :2] for k, i in KEY_POINTS.items()}}
+    return FaceFrame(time=round(obs.time, 4), track=obs.track_id, box=[round(float(v), 1) for v in obs.box],
+                     landmarks={k: [round(float(v), 1) for v in p[:2]] for k, p in points.items()},
+                     cues={k: round(float(v), 4) for k, v in obs.cues.items()},
+                     probs={k: round(float(v), 4) for k, v in zip(LABELS, probs)})
+
+
 @dataclass
 class TrackSummary:
     """What one track did in one segment."""
@@ -78,6 +93,8 @@ class FaceAnalyzer(Analyzer):
         self.cnn = ExpressionCNN(self.model_dir)
         self.tracker = FaceTracker()
         self._cache: tuple[tuple, list[np.ndarray], list[TrackSummary]] | None = None
+        #: when set, receives the ``FaceFrame`` records of every newly analysed frame
+        self.frame_sink: Callable[[list[FaceFrame]], None] | None = None
         meta = self.meta()
         if meta.get("version"):
             self.version = str(meta["version"])
@@ -125,6 +142,8 @@ class FaceAnalyzer(Analyzer):
         summaries: list[TrackSummary] = []
         if obs:
             probs = self.cnn.probs(np.stack([o.crop for o in obs]))
+            if self.frame_sink is not None:
+                self.frame_sink([face_frame(o, p) for o, p in zip(obs, probs)])
             ids = sorted({o.track_id for o in obs}, key=lambda s: int(s.removeprefix("face")))
             n_frames = max(1, len(inputs.frames))
             for tid in ids:
@@ -179,14 +198,19 @@ class FaceAnalyzer(Analyzer):
 
     def analyze_batch(self, batch: Iterable[SegmentInput]) -> list[Estimate | None]:
         """Face-crop inputs share one batched CNN pass; video segments run in order."""
+        return [est for est, _ in self.analyze_batch_tracked(batch)]
+
+    def analyze_batch_tracked(self, batch: Iterable[SegmentInput]) -> list[tuple[Estimate | None, str | None]]:
+        """Like :meth:`analyze_batch`, each estimate with the id of the track it describes."""
         batch = list(batch)
-        out: list[Estimate | None] = [None] * len(batch)
+        out: list[tuple[Estimate | None, str | None]] = [(None, None)] * len(batch)
         crop_idx = [i for i, x in enumerate(batch) if x.face_crop]
         for i, est in zip(crop_idx, self._crop_estimates([batch[i] for i in crop_idx])):
-            out[i] = est
+            out[i] = (est, None if est is None else "face1")
         for i, x in enumerate(batch):
             if not x.face_crop:
-                out[i] = self.analyze(x)
+                s = self._summaries(x)
+                out[i] = (s[0].estimate, s[0].track_id) if s else (None, None)
         return out
 
 
