@@ -95,7 +95,7 @@ def measured_sentence(cues: list[Cue], modality: str, when: str) -> Sentence | N
     shown = [(c, r) for c, r in shown if r is not None and r.headline and c.baseline is None]
     if not shown:
         return None
-    items = "; ".join(f"{r.subject.lower()} {_num(c.value, r.decimals)} {c.unit}" for c, r in shown)
+    items = "; ".join(f"{r.subject[0].lower() + r.subject[1:]} {_num(c.value, r.decimals)} {c.unit}" for c, r in shown)
     text = (f"Measured, with no baseline for this {WHOSE[modality]} yet (so no change is claimed): "
             f"{items}, {when}.")
     return Sentence(text=text, cites=[ref(c) for c, _ in shown])
