@@ -47,6 +47,9 @@ def test_every_sentence_on_the_samples_is_true(outputs):
     assert any("than this speaker's baseline" in t for t in texts)  # voice changes are claimed
     assert any(t.startswith(("Loudness", "Speaking rate")) for t in texts)  # not only pitch
     assert all(s["track"] == "face1" for s in example["segments"] if "face" in s["estimates"])
+    ranges = [c["value"] for s in example["segments"] if "voice" in s["estimates"]
+              for c in s["estimates"]["voice"]["cues"] if c["name"] == "f0_range_st"]
+    assert ranges and max(ranges) < 12  # octave-corrected: a calm speaker, no 25 st ranges
 
 
 def test_dialogue_is_cited_by_utterance_and_labels_agree(outputs):

@@ -232,3 +232,17 @@ def test_bench_runs_on_a_small_split():
         assert res[system]["emodb"]["n"] == sum(i.corpus == "emodb" for i in test)
     with pytest.raises(ValueError):
         bench.run(train, train)
+
+
+def test_octave_jumps_are_folded_back():
+    from affectlens.voice.prosody import octave_corrected
+
+    rng = np.random.default_rng(0)
+    true = 14 + 2 * np.sin(np.linspace(0, 6, 300)) + rng.normal(0, 0.3, 300)  # a talking contour (st)
+    tracked = true.copy()
+    tracked[rng.choice(300, 30, replace=False)] += 12  # YIN locked on half the period
+    tracked[rng.choice(300, 15, replace=False)] -= 12  # ... or on twice it
+    fixed = octave_corrected(tracked)
+    assert np.abs(fixed - true).max() < 1e-9
+    assert np.ptp(fixed) < 8 < 20 < np.ptp(tracked)
+    assert np.array_equal(octave_corrected(true), true)  # a clean contour is left alone

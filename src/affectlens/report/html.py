@@ -79,8 +79,8 @@ class _Axis:
         for t, label in marks:
             px = self.x(t)
             parts.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y}" y2="{y + 5}" stroke="#5f6368"/>'
-                         f'<text x="{px:.1f}" y="{y + 17}" font-size="11" text-anchor="middle">{label}</text>')
-        parts.append(f'<text x="4" y="{y + 17}" font-size="11" fill="#5f6368">{title}</text>')
+                         f'<text x="{px:.1f}" y="{y + 17}" font-size="13" text-anchor="middle">{label}</text>')
+        parts.append(f'<text x="4" y="{y + 17}" font-size="13" fill="#5f6368">{title}</text>')
         return parts
 
 
@@ -93,11 +93,11 @@ def _timeline_svg(analysis: Analysis) -> str:
     parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
              f'width="{WIDTH}" height="{height}" role="img" aria-label="emotion timeline">']
     for r, row in enumerate(rows):
-        parts.append(f'<text x="4" y="{r * ROW_H + 17}" font-size="12">{row}</text>')
+        parts.append(f'<text x="4" y="{r * ROW_H + 17}" font-size="13">{row}</text>')
         status = analysis.modalities.get(row, "present")
         if row in ROWS[:3] and status != "present":  # absent modality: labelled, hatched row
             parts.append(f'<rect x="{LEFT}" y="{r * ROW_H + 3}" width="{WIDTH - LEFT - RIGHT}" height="{ROW_H - 6}" '
-                         f'fill="#f1f3f4"/><text x="{LEFT + 8}" y="{r * ROW_H + 17}" font-size="11" '
+                         f'fill="#f1f3f4"/><text x="{LEFT + 8}" y="{r * ROW_H + 17}" font-size="13" '
                          f'fill="#5f6368">absent — {html.escape(status)}</text>')
     conflict_row = len(ROWS) * ROW_H
     for i, seg in enumerate(ax.segs):
@@ -137,12 +137,12 @@ def _va_svg(analysis: Analysis) -> str:
     y = lambda v: top + plot_h * (1 - v) / 2  # noqa: E731
     parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {VA_H}" width="{WIDTH}" '
              f'height="{VA_H}" role="img" aria-label="valence and arousal">',
-             f'<text x="4" y="{y(0) + 4:.1f}" font-size="12">valence /</text>'
-             f'<text x="4" y="{y(0) + 18:.1f}" font-size="12">arousal</text>']
+             f'<text x="4" y="{y(0) + 4:.1f}" font-size="13">valence /</text>'
+             f'<text x="4" y="{y(0) + 18:.1f}" font-size="13">arousal</text>']
     for v in (-1.0, -0.5, 0.0, 0.5, 1.0):
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
                      f'stroke="{"#9aa0a6" if v == 0 else "#e8eaed"}"/>'
-                     f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">{v:+.1f}</text>')
+                     f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" font-size="13" text-anchor="end">{v:+.1f}</text>')
     for dim, dash, color in (("valence", "", "#1a73e8"), ("arousal", ' stroke-dasharray="6,3"', "#e37400")):
         pts = [(ax.x(sum(ax.span(i, s)) / 2), y(getattr(s.fused, dim))) for i, s in enumerate(ax.segs)
                if s.fused is not None and getattr(s.fused, dim) is not None]
@@ -153,9 +153,9 @@ def _va_svg(analysis: Analysis) -> str:
             parts += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{color}"/>' for px, py in pts]
     lx = WIDTH - RIGHT - 190
     parts.append(f'<line x1="{lx}" x2="{lx + 24}" y1="{top + 4}" y2="{top + 4}" stroke="#1a73e8" stroke-width="2"/>'
-                 f'<text x="{lx + 28}" y="{top + 8}" font-size="11">valence</text>'
+                 f'<text x="{lx + 28}" y="{top + 8}" font-size="13">valence</text>'
                  f'<line x1="{lx + 90}" x2="{lx + 114}" y1="{top + 4}" y2="{top + 4}" stroke="#e37400" '
-                 f'stroke-width="2" stroke-dasharray="6,3"/><text x="{lx + 118}" y="{top + 8}" font-size="11">arousal</text>')
+                 f'stroke-width="2" stroke-dasharray="6,3"/><text x="{lx + 118}" y="{top + 8}" font-size="13">arousal</text>')
     parts += ax.svg(top + plot_h + 4)
     parts.append("</svg>")
     return "".join(parts)
