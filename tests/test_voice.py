@@ -67,7 +67,9 @@ def test_prosody_vector_and_cues_on_tone():
     assert v.shape == (len(prosody.vector_names()),) and np.isfinite(v).all()
     cues = prosody.prosody_cues(x, t0=10.0, baseline_st=float(prosody.hz_to_st(np.array([100.0]))[0]))
     byname = {c.name: c for c in cues}
-    assert byname["f0_median_st"].value == pytest.approx(12.0, abs=0.35)  # an octave above baseline
+    f0 = byname["f0_median_st"]  # 200 Hz is 22.35 st re 55 Hz, an octave above the 100 Hz baseline
+    assert f0.unit == "st re 55 Hz" and f0.value == pytest.approx(22.35, abs=0.35)
+    assert f0.value - f0.baseline == pytest.approx(12.0, abs=0.35)
     assert byname["f0_median_st"].t0 >= 10.0 and byname["f0_median_st"].modality == "voice"
     assert {"loudness_db", "f0_range_st", "speaking_rate_syl_s", "pause_ratio", "jitter_proxy",
             "shimmer_proxy_db", "hnr_db", "spectral_tilt_db_oct"} <= set(byname)
