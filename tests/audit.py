@@ -288,7 +288,8 @@ class Auditor:
         for s in fused:
             w[s["fused"]["label"]] = w.get(s["fused"]["label"], 0.0) + ((s["end"] - s["start"]) if timed else 1.0)
         total = sum(w.values())
-        what = "of the analysed time" if timed else f"of {len(fused)} {'utterances' if self.ordinal else 'segments'}"
+        noun = ("utterance" if self.ordinal else "segment") + ("s" if len(fused) != 1 else "")
+        what = "of the analysed time" if timed else f"of {len(fused)} {noun}"
         return {k: v / total for k, v in w.items()}, what
 
     def summary_sentence(self, sent: dict) -> None:

@@ -216,7 +216,8 @@ def label_shares(analysis: Analysis) -> tuple[dict[str, float], str]:
     for s in fused:
         weight[s.fused.label] = weight.get(s.fused.label, 0.0) + ((s.end - s.start) if timed else 1.0)
     total = sum(weight.values())
-    what = "of the analysed time" if timed else f"of {len(fused)} {'utterances' if ordinal(analysis) else 'segments'}"
+    noun = ("utterance" if ordinal(analysis) else "segment") + ("s" if len(fused) != 1 else "")
+    what = "of the analysed time" if timed else f"of {len(fused)} {noun}"
     return {k: v / total for k, v in weight.items()}, what
 
 
