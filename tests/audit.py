@@ -38,7 +38,7 @@ CHANGE = re.compile(rf"^(?P<subj>.+?) was (?P<dir>higher|lower) than this (?P<wh
 MEASURED = re.compile(r"^Measured, with no baseline for this (?P<whose>face|speaker) yet \(so no change is "
                       r"claimed\): (?P<items>.+), (?P<when>[^,]+)\.$")
 WORD = re.compile(rf'^The word "(?P<w>.+)" (?P<when>.+) supports the (?P<label>\w+) reading: without it, '
-                  rf"the (?P<label2>\w+) probability falls by (?P<d>{NUM})\.$")
+                  rf"the text model's (?P<label2>\w+) probability falls by (?P<d>{NUM})\.$")
 READS = re.compile(rf"^The (?P<m>\w+) reads as (?P<label>\w+) \(confidence (?P<c>{NUM})(?:; finer: (?P<fine>.+))?\)\.$")
 UNSURE = re.compile(rf"^The (?P<m>\w+) reading is uncertain: confidence (?P<c>{NUM}), too low to name a label\.$")
 CONFLICT = re.compile(rf"^The (?P<a>\w+) and the (?P<b>\w+) disagree \(conflict score (?P<s>{NUM})\): (?P<what>.+)\.$")

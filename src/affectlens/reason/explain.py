@@ -106,7 +106,7 @@ def word_sentence(est: Estimate, cue: Cue, when: str) -> Sentence | None:
     if est.label == "uncertain" or cue.value < MIN_WORD_EFFECT or not cue.text:
         return None
     return Sentence(text=f'The word "{cue.text}" {when} supports the {est.label} reading: without it, '
-                         f"the {est.label} probability falls by {cue.value:.2f}.",
+                         f"the text model's {est.label} probability falls by {cue.value:.2f}.",
                     cites=[ref(cue)])
 
 
