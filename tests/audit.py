@@ -192,8 +192,8 @@ class Auditor:
         if not (same(m["v"], cue["value"]) and same(m["b"], cue["baseline"])):
             raise Bad("quoted value or baseline differs from the cue")
         delta = cue["value"] - cue["baseline"]
-        if not same(m["d"], delta, slack=2.0):
-            raise Bad("quoted difference is not value - baseline")
+        if abs(float(m["d"]) - (float(m["v"]) - float(m["b"]))) > 0.5 * 10 ** -decimals(m["d"]):
+            raise Bad("quoted difference is not the quoted value minus the quoted baseline")
         if (m["dir"] == "higher") != (delta > 0) or np.sign(float(m["d"])) != np.sign(delta):
             raise Bad("direction does not follow the sign of the change")
         self.cue_when(i, cue, m["when"])

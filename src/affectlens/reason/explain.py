@@ -79,8 +79,11 @@ def change_sentence(seg: Segment, cue: Cue, when: str) -> Sentence | None:
     if r is None or cue.baseline is None:
         return None
     delta = cue.value - cue.baseline
-    shown = round(delta, r.decimals)
+    # the printed difference is that of the printed numbers, so a reader's subtraction agrees
+    shown = round(round(cue.value, r.decimals) - round(cue.baseline, r.decimals), r.decimals)
     if abs(delta) < r.threshold or abs(shown) < r.threshold:
+        return None
+    if shown * delta <= 0:
         return None
     verb = "higher" if delta > 0 else "lower"
     text = (f"{r.subject} was {verb} than this {WHOSE[cue.modality]}'s baseline: "
