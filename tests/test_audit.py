@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from affectlens import pipeline
+import affectlens
 from audit import audit
 from conftest import DATA, EXAMPLES, corpus_path
 
@@ -24,7 +24,7 @@ SAMPLES = [EXAMPLES / "obama_oilspill_2010.mp4", EXAMPLES / "dialogue.txt", DATA
 
 
 def analysed(path) -> dict:
-    return json.loads(pipeline.analyze(path, pipeline.Options()).model_dump_json())
+    return json.loads(affectlens.analyze(path).model_dump_json())
 
 
 @pytest.fixture(scope="module")

@@ -5,55 +5,32 @@ cue's ``threshold``, in the cue's own unit (thresholds chosen so that a change i
 audible, not from any label). The baseline of a cue in one segment is the median of the same
 person's other segments (leave-one-out: the segment never counts towards its own baseline),
 and exists only when there are at least ``MIN_OTHERS`` of them. A person is a face track for
-face cues and a speaker for voice cues.
+face cues and a speaker for voice cues. Each cue's name, threshold and printed decimals are
+declared with it in its modality's ``spec.py`` (``CueSpec``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from ..modality import CueSpec
+from ..registry import SPECS
 from ..schema import Segment
 
 #: other segments of the same person needed before a baseline exists
 MIN_OTHERS = 3
 
 
-@dataclass(frozen=True)
-class CueRule:
-    """How one cue is named, rounded and judged."""
+#: (modality, cue name) -> its spec, for every cue explanations may phrase (those with a threshold)
+RULES: dict[tuple[str, str], CueSpec] = {(m, c.name): c for m, spec in SPECS.items() for c in spec.cues
+                                         if c.subject and c.threshold is not None}
 
-    subject: str  # sentence subject, e.g. "Lip-corner raise (AU12 proxy)"
-    threshold: float  # least |value - baseline| that counts as a change (cue unit)
-    decimals: int  # decimals printed
-    headline: bool = False  # stated as a plain measurement when there is no baseline
-
-
-RULES: dict[tuple[str, str], CueRule] = {
-    ("face", "AU25_26_mouth_open"): CueRule("Mouth opening (AU25/26 proxy)", 0.05, 3, headline=True),
-    ("face", "AU12_lip_corner_raise"): CueRule("Lip-corner raise (AU12 proxy)", 0.03, 3),
-    # AU15_lip_corner_depress is the same lip-corner height with the opposite sign: not repeated
-    ("face", "AU1_2_brow_raise"): CueRule("Brow raise (AU1/2 proxy)", 0.03, 3),
-    ("face", "AU4_brow_lower"): CueRule("Brow lowering (AU4 proxy)", 0.03, 3),
-    ("face", "AU5_43_eye_aperture"): CueRule("Eye opening (AU5/43 proxy)", 0.025, 3),
-    ("face", "AU9_nose_wrinkle"): CueRule("Nose wrinkle (AU9 proxy)", 0.03, 3),
-    ("face", "head_yaw"): CueRule("Head yaw (turn)", 8.0, 1, headline=True),
-    ("face", "head_pitch"): CueRule("Head pitch (nod)", 8.0, 1, headline=True),
-    ("face", "head_roll"): CueRule("Head roll (tilt)", 8.0, 1),
-    ("voice", "f0_median_st"): CueRule("Pitch (median F0)", 2.0, 1, headline=True),
-    ("voice", "f0_range_st"): CueRule("Pitch range", 4.0, 1),
-    ("voice", "loudness_db"): CueRule("Loudness", 4.0, 1, headline=True),
-    ("voice", "speaking_rate_syl_s"): CueRule("Speaking rate", 1.0, 1, headline=True),
-    ("voice", "pause_ratio"): CueRule("Pause share", 0.15, 2),
-    ("voice", "hnr_db"): CueRule("Harmonics-to-noise ratio", 3.0, 1),
-}
 
 #: least drop in the reading's probability for a word to be cited
 MIN_WORD_EFFECT = 0.05
 
 
-def rule(modality: str, name: str) -> CueRule | None:
+def rule(modality: str, name: str) -> CueSpec | None:
     return RULES.get((modality, name))
 
 

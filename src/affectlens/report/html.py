@@ -10,11 +10,12 @@ import html
 import io
 from pathlib import Path
 
+from ..registry import MODALITIES
 from ..schema import LABELS, Analysis, Segment
 
 COLORS = {"neutral": "#9aa0a6", "happy": "#f4b400", "sad": "#4285f4", "angry": "#db4437",
           "fearful": "#8e44ad", "disgusted": "#0f9d58", "surprised": "#ff7f0e", "uncertain": "#e8eaed"}
-ROWS = ("face", "voice", "text", "fused")
+ROWS = (*MODALITIES, "fused")
 MAX_THUMBS = 300
 WIDTH, ROW_H, LEFT, RIGHT = 1100, 26, 118, 14
 VA_H = 150  # height of the valence/arousal chart
@@ -211,7 +212,7 @@ def _segment_row(i: int, seg: Segment, thumb: str | None, ordinal: bool) -> str:
     who = " · ".join(html.escape(x) for x in (seg.speaker, seg.track) if x)
     cells = [html.escape(when) + (f"<br>{who}" if who else "")]
     cells.append(f'<img class="thumb" alt="frame" src="data:image/jpeg;base64,{thumb}">' if thumb else "")
-    for m in ("face", "voice", "text"):
+    for m in MODALITIES:
         e = seg.estimates.get(m)
         cells.append(_chip(e.label, e.confidence) if e else "–")
     cells.append(_chip(seg.fused.label, seg.fused.confidence) if seg.fused else "–")
