@@ -29,7 +29,7 @@ padding:4px 6px;vertical-align:top;text-align:left;font-size:13px} tr.conflict t
 .legend span{margin-right:10px} .summary{background:#f1f3f4;padding:10px 12px;border-radius:6px}
 img.thumb{width:72px;border-radius:4px} .cite{color:#5f6368;font-size:11px}
 svg.chart{width:100%;height:auto;display:block} details summary{cursor:pointer;color:#1a73e8}
-details ul{margin:4px 0 0 0;padding-left:18px} nav a{margin-right:12px}
+details ul{margin:4px 0 0 0;padding-left:18px} nav a{margin-right:12px;overflow-wrap:anywhere}
 @media (max-width:800px){body{margin:10px} td,th{font-size:12px;padding:3px} img.thumb{width:48px}}
 """
 
