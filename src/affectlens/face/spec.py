@@ -26,6 +26,7 @@ CUES = (  # subject, change threshold (cue unit), decimals, headline: see affect
 )
 
 SPEC = ModalitySpec(
+    order=0,
     key="face",
     needs="video",
     analyzers={"face": "affectlens.face.analyzer:FaceAnalyzer"},

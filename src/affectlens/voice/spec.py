@@ -21,6 +21,7 @@ CUES = (  # subject, change threshold (cue unit), decimals, headline: see affect
 )
 
 SPEC = ModalitySpec(
+    order=1,
     key="voice",
     needs="audio",
     analyzers={"voice": "affectlens.voice.analyzer:VoiceAnalyzer"},
