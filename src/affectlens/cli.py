@@ -85,6 +85,35 @@ def _clock(t: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
+class _UsageError(ValueError):
+    pass
+
+
+def _request_args(args):
+    """``(modalities, llm config or None)`` from the analysis options; ``_UsageError`` when invalid."""
+    from .errors import InputError
+
+    modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
+    bad = [m for m in modalities if m not in ("face", "voice", "text")]
+    if bad:
+        raise _UsageError(f"unknown modality {bad[0]!r} (choose from face, voice, text)")
+    if args.transcript:
+        try:
+            from .media.transcript import load_transcript
+
+            load_transcript(args.transcript)
+        except InputError as exc:
+            raise _UsageError(str(exc)) from None
+    llm_cfg = None
+    if args.llm:
+        from .reason.llm import LLMConfig
+
+        if not args.llm_model:
+            raise _UsageError("--llm needs --llm-model NAME")
+        llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
+    return modalities, llm_cfg
+
+
 def cmd_analyze(args) -> int:
     from . import output, pipeline
     from .errors import InputError
@@ -95,27 +124,11 @@ def cmd_analyze(args) -> int:
         except ValueError as exc:
             _fail(str(exc))
             return 2
-    modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
-    bad = [m for m in modalities if m not in ("face", "voice", "text")]
-    if bad:
-        _fail(f"unknown modality {bad[0]!r} (choose from face, voice, text)")
+    try:
+        modalities, llm_cfg = _request_args(args)
+    except _UsageError as exc:
+        _fail(str(exc))
         return 2
-    if args.transcript:
-        try:
-            from .media.transcript import load_transcript
-
-            load_transcript(args.transcript)
-        except InputError as exc:
-            _fail(str(exc))
-            return 2
-    llm_cfg = None
-    if args.llm:
-        from .reason.llm import LLMConfig
-
-        if not args.llm_model:
-            _fail("--llm needs --llm-model NAME")
-            return 2
-        llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
     out = _console()
     done, failed = [], 0
     for path in args.inputs:
@@ -153,6 +166,61 @@ def cmd_analyze(args) -> int:
     if args.output and done:
         _console(stderr=True).print(f"wrote {args.output} ({len(done)} input{'s' * (len(done) != 1)})")
     return 1 if failed else 0
+
+
+# ------------------------------------------------------------------ batch
+def cmd_batch(args) -> int:
+    from .batching import batch
+    from .errors import InputError
+
+    try:
+        modalities, llm_cfg = _request_args(args)
+    except _UsageError as exc:
+        _fail(str(exc))
+        return 2
+    if args.workers < 0:
+        _fail("--workers must be 0 or more")
+        return 2
+    request = {"fps": args.fps, "modalities": modalities, "asr": not args.no_asr}
+    if args.transcript:
+        request["transcript"] = args.transcript
+    if llm_cfg is not None:
+        request["llm"] = llm_cfg
+    console = _console(stderr=True)
+    try:
+        with _batch_progress(console, disable=args.quiet) as on_progress:
+            result = batch(args.inputs, args.output, workers=args.workers, ray=args.ray, json=args.json,
+                           retry_failed=args.retry_failed, max_worker_mb=args.max_worker_mb,
+                           on_progress=on_progress, **request)
+    except InputError as exc:
+        _fail(str(exc))
+        return 2
+    if not args.quiet:
+        speed = f", {result.media_s / result.wall_s:.1f}x real time" if result.media_s and result.wall_s else ""
+        console.print(f"{args.output}: {result.done} done, {result.failed} failed, {result.skipped} already "
+                      f"finished; {result.media_s / 3600:.2f} media h in {result.wall_s:.0f} s{speed}")
+    return 1 if result.failed else 0
+
+
+@contextmanager
+def _batch_progress(console, disable: bool):
+    """Two bars on stderr (terminal only): files, and media hours with the ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[extra]}"), TimeRemainingColumn(), console=console,
+                   disable=disable or not console.is_terminal)
+    with bar:
+        files = bar.add_task("files", total=None, extra="")
+        media = bar.add_task("media s", total=None, extra="")
+
+        def update(t) -> None:
+            bar.update(files, completed=t.files_done, total=t.files_total,
+                       extra=f"{t.failed} failed" if t.failed else "")
+            bar.update(media, completed=round(t.media_now), total=round(t.media_total) or None,
+                       extra=f"{t.media_now / 3600:.2f}/{t.media_total / 3600:.2f} h")
+
+        yield update
 
 
 # ------------------------------------------------------------------ eval
@@ -295,6 +363,17 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def _add_request_options(p: argparse.ArgumentParser) -> None:
+    """The analysis options shared by ``analyze`` and ``batch``."""
+    p.add_argument("--fps", type=float, default=5.0, help="video frames analysed per second (default 5)")
+    p.add_argument("--modalities", default="face,voice,text", help="comma list of face,voice,text")
+    p.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
+    p.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
+    p.add_argument("--llm", metavar="URL", help="OpenAI-compatible endpoint for explanations (cues only are sent)")
+    p.add_argument("--llm-model", metavar="NAME", help="model name at the --llm endpoint")
+    p.add_argument("--llm-timeout", type=float, default=30.0, help="seconds before falling back to offline")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="affectlens", description="Offline multimodal emotion understanding.")
     parser.add_argument("--version", action="version", version=f"affectlens {__version__}")
@@ -303,15 +382,25 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="emotion timeline of video, audio, image, text or dialogue files")
     a.add_argument("inputs", nargs="+", metavar="INPUT")
     a.add_argument("-o", "--output", help="write OUT.json|jsonl|csv|parquet|vtt")
-    a.add_argument("--fps", type=float, default=5.0, help="video frames analysed per second (default 5)")
-    a.add_argument("--modalities", default="face,voice,text", help="comma list of face,voice,text")
-    a.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
-    a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
+    _add_request_options(a)
     a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
-    a.add_argument("--llm", metavar="URL", help="OpenAI-compatible endpoint for explanations (cues only are sent)")
-    a.add_argument("--llm-model", metavar="NAME", help="model name at the --llm endpoint")
-    a.add_argument("--llm-timeout", type=float, default=30.0, help="seconds before falling back to offline")
     a.set_defaults(func=cmd_analyze)
+
+    bt = sub.add_parser("batch", help="analyze a whole collection into a resumable Parquet dataset")
+    bt.add_argument("inputs", nargs="+", metavar="INPUT",
+                    help="files, folders (recursive), glob patterns or a CSV manifest (path[,transcript] columns)")
+    bt.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
+                    help="output folder: segments/ (Parquet dataset), files.parquet, json/ (with --json)")
+    _add_request_options(bt)
+    bt.add_argument("--workers", type=int, default=1,
+                    help="worker processes, each loading the models once (default 1; 0 = in this process)")
+    bt.add_argument("--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
+                    help="run on Ray: a new local Ray without ADDRESS, else the cluster at ADDRESS ('auto', host:port)")
+    bt.add_argument("--json", action="store_true", help="also write each input's full JSON under OUT_DIR/json")
+    bt.add_argument("--retry-failed", action="store_true", help="redo inputs that failed in an earlier run")
+    bt.add_argument("--max-worker-mb", type=float, help="replace a worker whose memory passed this after an input")
+    bt.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    bt.set_defaults(func=cmd_batch)
 
     e = sub.add_parser("eval", help="score a model on a corpus in its published format")
     e.add_argument("task", choices=EVAL_TASKS)
