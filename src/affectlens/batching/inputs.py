@@ -66,7 +66,7 @@ def _walk(folder: Path) -> list[str]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [os.path.join(root, f) for f in sorted(files)
                   if not f.startswith(".") and Path(f).suffix.lower() in KNOWN_EXT]
-    return [os.path.abspath(f) for f in found]
+    return sorted(os.path.abspath(f) for f in found)
 
 
 def expand(inputs: list[str], transcript: str | None = None) -> list[Item]:
