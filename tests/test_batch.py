@@ -172,3 +172,20 @@ def test_inputs_globs_manifest_and_folders(tmp_path):
     assert len(items) == 4  # y.mp4 and x.wav are not repeated
     with pytest.raises(InputError, match="glob matches no file"):
         expand([str(tmp_path / "*.nothing")])
+
+
+def test_ray_local_gives_the_same_rows(forty, tmp_path):
+    pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    root, good, bad, out_full, _ = forty
+    chosen = [good[0], good[1], good[15], good[22], good[29], bad[0], bad[4]]
+    manifest = tmp_path / "some.csv"
+    manifest.write_text("path\n" + "".join(f"{p}\n" for p in chosen))
+    out = tmp_path / "out-ray"
+    res = run_batch(str(manifest), "-o", str(out), "--no-asr", "--ray", "--workers", "2")
+    assert res.returncode == 1, res.stderr
+    files = pd.read_parquet(out / "files.parquet")
+    assert len(files) == 7 and (files.status == "failed").sum() == 2
+    full = rows(out_full)
+    pd.testing.assert_frame_equal(rows(out), full[full.path.isin({str(p) for p in chosen})].reset_index(drop=True))
+    res = run_batch(str(manifest), "-o", str(out), "--no-asr", "--ray", "--workers", "2")  # resume: nothing to do
+    assert res.returncode == 0 and "0 done, 0 failed, 7 already finished" in res.stderr.replace("\n", " ")

@@ -28,6 +28,8 @@ def run_ray(tasks: list[dict], out_dir: str, address: str | None, workers: int |
             on_record: Callable[[dict, dict], None]) -> None:
     """Submit the tasks to the Ray cluster at ``address`` (a new local one when None), at most
     ``workers`` at a time (default: the cluster's CPUs), one CPU each."""
+    if not tasks:
+        return
     import ray
 
     started = not ray.is_initialized()
