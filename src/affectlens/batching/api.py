@@ -40,7 +40,7 @@ class BatchResult:
 
 def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int = 1, ray: bool | str = False,
           json: bool = False, retry_failed: bool = False, max_worker_mb: float | None = None,
-          on_progress: Callable[[Tracker], None] | None = None, **request) -> BatchResult:
+          on_progress: Callable[[Tracker], None] | None = None, request=None, **options) -> BatchResult:
     """Analyze many inputs into ``out_dir`` (see ``affectlens.batch.store`` for the layout);
     a rerun with the same arguments resumes where the last one stopped.
 
@@ -62,14 +62,15 @@ def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int = 1,
         Replace a worker process whose resident memory passed this after an input.
     on_progress : callable, optional
         Called with the ``Tracker`` whenever a file finishes or a worker reports progress.
-    **request
-        Analysis options, as for ``affectlens.analyze`` (``modalities``, ``fps``, ``asr``, ...).
+    request : AnalysisRequest, optional
+        What to analyze and how; or give its fields as ``**options`` (``modalities``, ``fps``,
+        ``asr``, ``transcript``...), as for ``affectlens.analyze``.
     """
     t0 = time.perf_counter()
     store = Store(out_dir)
+    req = _request_dict(request, options)
     items = expand([inputs] if isinstance(inputs, (str, Path)) else [str(i) for i in inputs],
-                   transcript=request.pop("transcript", None))
-    req = _request_dict(request)
+                   transcript=req.pop("transcript", None))
     todo = plan(items, req, store, retry_failed=retry_failed, write_json=json)
     records = store.records()
     durations = {t["path"]: media_seconds(t["path"]) for t in todo.tasks}
@@ -96,10 +97,12 @@ def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int = 1,
                        skipped=len(todo.skipped), media_s=tracker.media_done, wall_s=time.perf_counter() - t0)
 
 
-def _request_dict(options: dict) -> dict:
+def _request_dict(request, options: dict) -> dict:
     """The full request as JSON-able data (defaults filled in, so the request hash covers them)."""
-    try:
-        from ..engine import AnalysisRequest
-    except ImportError:  # TEMPORARY until the Engine lands on main
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
-    return AnalysisRequest(**options).model_dump(mode="json")
+    from ..request import AnalysisRequest
+
+    if request is None:
+        request = AnalysisRequest(**options)
+    elif options:
+        request = request.model_copy(update=options)
+    return request.model_dump(mode="json")

