@@ -210,9 +210,11 @@ def cmd_batch(args) -> int:
         return 2
     if not args.quiet:
         speed = f", {result.media_s / result.wall_s:.1f}x real time" if result.media_s and result.wall_s else ""
+        before = f" ({result.skipped_failed} of them failed)" if result.skipped_failed else ""
         console.print(f"{args.output}: {result.done} done, {result.failed} failed, {result.skipped} already "
-                      f"finished; {result.media_s / 3600:.2f} media h in {result.wall_s:.0f} s{speed}")
-    return 1 if result.failed else 0
+                      f"finished{before}; {result.media_s / 3600:.2f} media h in {result.wall_s:.0f} s{speed}",
+                      soft_wrap=True)
+    return 1 if result.failed or result.skipped_failed else 0
 
 
 @contextmanager

@@ -20,6 +20,7 @@ class BatchResult:
     done: int  # inputs analysed in this run
     failed: int  # inputs that failed in this run
     skipped: int  # inputs already finished by an earlier run (same content and request)
+    skipped_failed: int  # of those, inputs that had failed
     media_s: float  # media seconds analysed in this run
     wall_s: float
 
@@ -94,7 +95,8 @@ def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int = 1,
         run_processes(todo.tasks, str(store.root), workers, on_record, tracker, max_worker_mb)
     store.write_files_table(records)
     return BatchResult(store.root, done=tracker.files_done - tracker.failed, failed=tracker.failed,
-                       skipped=len(todo.skipped), media_s=tracker.media_done, wall_s=time.perf_counter() - t0)
+                       skipped=len(todo.skipped),
+                       skipped_failed=sum(r["status"] == "failed" for r in todo.skipped), media_s=tracker.media_done, wall_s=time.perf_counter() - t0)
 
 
 def _request_dict(request, options: dict) -> dict:
