@@ -196,7 +196,7 @@ def cmd_batch(args) -> int:
     request = _request(args)
     if request is None:
         return 2
-    if args.workers < 0:
+    if args.workers is not None and args.workers < 0:
         _fail("--workers must be 0 or more")
         return 2
     console = _console(stderr=True)
@@ -408,8 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
                     help="output folder: segments/ (Parquet dataset), files.parquet, json/ (with --json)")
     _add_request_options(bt)
-    bt.add_argument("--workers", type=int, default=1,
-                    help="worker processes, each loading the models once (default 1; 0 = in this process)")
+    bt.add_argument("--workers", type=int,
+                    help="worker processes, each loading the models once (default 1; 0 = in this process); "
+                         "with --ray, Ray tasks in flight (default: the cluster's CPUs)")
     bt.add_argument("--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
                     help="run on Ray: a new local Ray without ADDRESS, else the cluster at ADDRESS ('auto', host:port)")
     bt.add_argument("--json", action="store_true", help="also write each input's full JSON under OUT_DIR/json")

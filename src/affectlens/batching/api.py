@@ -39,7 +39,7 @@ class BatchResult:
         return pd.read_parquet(self.out_dir / "files.parquet")
 
 
-def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int = 1, ray: bool | str = False,
+def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int | None = None, ray: bool | str = False,
           json: bool = False, retry_failed: bool = False, max_worker_mb: float | None = None,
           on_progress: Callable[[Tracker], None] | None = None, request=None, **options) -> BatchResult:
     """Analyze many inputs into ``out_dir`` (see ``affectlens.batch.store`` for the layout);
@@ -50,9 +50,9 @@ def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int = 1,
     inputs : str or iterable of str
         Files, folders (walked recursively), glob patterns or CSV manifests (a ``path`` column,
         optional ``transcript`` column; relative paths from the manifest's folder).
-    workers : int
-        Worker processes, each with its own models (0: run in this process). With ``ray``, the
-        number of Ray tasks in flight (default there: the cluster's CPUs).
+    workers : int, optional
+        Worker processes, each with its own models (default 1; 0: run in this process). With
+        ``ray``, the number of Ray tasks in flight (default there: the cluster's CPUs).
     ray : bool or str
         Run on Ray: ``True`` for a new local Ray, or the cluster address (e.g. ``"auto"``).
     json : bool
@@ -67,6 +67,8 @@ def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int = 1,
         What to analyze and how; or give its fields as ``**options`` (``modalities``, ``fps``,
         ``asr``, ``transcript``...), as for ``affectlens.analyze``.
     """
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be 0 or more (got {workers})")
     t0 = time.perf_counter()
     store = Store(out_dir)
     req = _request_dict(request, options)
@@ -89,10 +91,10 @@ def batch(inputs: str | Iterable[str], out_dir: str | Path, *, workers: int = 1,
         from .ray_backend import run_ray
 
         run_ray(todo.tasks, str(store.root), None if ray is True else str(ray), workers or None, on_record)
-    elif workers <= 0:
+    elif workers == 0:
         run_inprocess(todo.tasks, str(store.root), on_record, tracker)
     else:
-        run_processes(todo.tasks, str(store.root), workers, on_record, tracker, max_worker_mb)
+        run_processes(todo.tasks, str(store.root), workers or 1, on_record, tracker, max_worker_mb)
     store.write_files_table(records)
     return BatchResult(store.root, done=tracker.files_done - tracker.failed, failed=tracker.failed,
                        skipped=len(todo.skipped),
