@@ -60,7 +60,7 @@ def content_hash(path: str | os.PathLike) -> str:
 
 def request_hash(request: dict) -> str:
     """Hash of the analysis request (sorted JSON) and the affectlens version."""
-    from .. import __version__
+    from ..version import __version__
 
     text = json.dumps({"request": request, "version": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
