@@ -189,3 +189,12 @@ def test_ray_local_gives_the_same_rows(forty, tmp_path):
     pd.testing.assert_frame_equal(rows(out), full[full.path.isin({str(p) for p in chosen})].reset_index(drop=True))
     res = run_batch(str(manifest), "-o", str(out), "--no-asr", "--ray", "--workers", "2")  # resume: nothing to do
     assert res.returncode == 1 and "0 done, 0 failed, 7 already finished (2 of them" in " ".join(res.stderr.split())
+
+
+def test_a_worker_over_its_memory_bound_is_replaced(tmp_path):
+    import affectlens
+
+    paths = [str(tone_wav(tmp_path / f"t{i}.wav", 0.8, freq=200.0 + 50 * i)) for i in range(3)]
+    r = affectlens.batch(paths, tmp_path / "out", workers=1, max_worker_mb=1, modalities=("voice",), asr=False)
+    assert (r.done, r.failed) == (3, 0)
+    assert r.files.worker.nunique() == 3  # every worker passed 1 MB, so each input had a fresh one
