@@ -171,8 +171,8 @@ def run_text(data: Path, limit: int | None = None) -> dict:
 
 
 def run_voice(data: Path, limit: int | None = None) -> dict:
-    """RAVDESS + EmoDB: ours vs eGeMAPS (openSMILE) + linear SVM, both trained on the same
-    speakers and tested on held-out speakers (the withheld ones when present)."""
+    """RAVDESS + EmoDB + nEMO: ours vs eGeMAPS (openSMILE) + linear SVM, both trained on the
+    same speakers and tested on held-out speakers (the withheld ones when present)."""
     from . import voice as vb
 
     try:
@@ -187,9 +187,9 @@ def run_voice(data: Path, limit: int | None = None) -> dict:
     for key, name in (("ours", "affectlens voice"), ("egemaps_svm", "eGeMAPS+SVM")):
         r = res[key]
         row = {"system": name, "x_realtime": r["x_realtime"]}
-        for corpus in ("ravdess", "emodb"):
+        for corpus in ("ravdess", "emodb", "nemo"):
             if corpus in r:
-                row[f"{corpus}_uar"], row[f"{corpus}_accuracy"] = r[corpus]["uar"], r[corpus]["accuracy"]
+                row[f"{corpus}_uar"] = r[corpus]["uar"]
         rows.append(row)
     speakers = sorted({i.speaker for i in test})
     return {"task": "voice", "data": f"{data} (test speakers {', '.join(speakers)})", "n": len(test),
