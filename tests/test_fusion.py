@@ -79,22 +79,24 @@ def test_smoothing_pulls_a_lone_flip_towards_its_neighbours_and_skips_utterances
     assert all(s.smoothed is None for s in talk)
 
 
-def test_one_modality_cannot_push_fused_confidence_above_its_own():
-    import numpy as np
-
-    from affectlens.analyzers import build_estimate
-    from affectlens.fusion.fuse import cap_single_support, fuse
+def test_fused_confidence_is_capped_by_the_evidence():
+    from affectlens.fusion.fuse import cap_to_evidence, fuse
 
     face = build_estimate("face", "f", np.array([0.6, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]))
     voice = build_estimate("voice", "v", np.array([0.1, 0.05, 0.05, 0.6, 0.1, 0.05, 0.05]))
-    p = cap_single_support(np.array([0.05, 0.02, 0.03, 0.8, 0.05, 0.03, 0.02]), [face, voice])
+    # one modality reads angry: the fused angry is at most its 0.6
+    p = cap_to_evidence(np.array([0.05, 0.02, 0.03, 0.8, 0.05, 0.03, 0.02]), [face, voice])
     assert p[3] == pytest.approx(0.6) and p.sum() == pytest.approx(1.0)
     assert p[0] / p[1] == pytest.approx(2.5)  # the rest keeps its proportions
     fused = fuse([face, voice])
-    top = fused.label if fused.label != "uncertain" else max(fused.probs, key=fused.probs.get)
+    top = max(fused.probs, key=fused.probs.get)
     assert fused.confidence <= max(face.probs[top], voice.probs[top]) + 1e-6
-    # two modalities reading the same label may add up
-    voice_happy = build_estimate("voice", "v", np.array([0.3, 0.5, 0.05, 0.05, 0.05, 0.03, 0.02]))
-    face_happy = build_estimate("face", "f", np.array([0.3, 0.5, 0.05, 0.05, 0.05, 0.03, 0.02]))
-    p2 = cap_single_support(np.array([0.2, 0.7, 0.02, 0.02, 0.02, 0.02, 0.02]), [face_happy, voice_happy])
-    assert p2[1] == 0.7
+    # two modalities reading the same label are left to the learned pooling
+    face_sad = build_estimate("face", "f", np.array([0.3, 0.05, 0.44, 0.06, 0.05, 0.05, 0.05]))
+    voice_sad = build_estimate("voice", "v", np.array([0.3, 0.05, 0.40, 0.1, 0.05, 0.05, 0.05]))
+    p2 = cap_to_evidence(np.array([0.1, 0.02, 0.83, 0.02, 0.01, 0.01, 0.01]), [face_sad, voice_sad])
+    assert p2[2] == pytest.approx(0.83)
+    # the cap never hands the top place to another label
+    weak = build_estimate("voice", "v", np.array([0.1, 0.1, 0.1, 0.3, 0.2, 0.1, 0.1]))
+    close = cap_to_evidence(np.array([0.02, 0.0, 0.0, 0.55, 0.41, 0.01, 0.01]), [face, weak])
+    assert int(np.argmax(close)) == 3 and 0.3 < close[3] < 0.55 and close.sum() == pytest.approx(1.0)

@@ -111,9 +111,12 @@ def test_congruent_modalities_no_conflict_and_weak_evidence_is_uncertain():
     s = seg(0.0, 2.0, face=est("face", "sad", 0.3), voice=est("voice", "sad", 0.32))
     a = interpret(analysis_with(s))
     assert not a.segments[0].conflict.flag
-    assert a.segments[0].fused.label == "uncertain"
-    assert "uncertain" in a.segments[0].explanation.conclusion.text
+    # agreeing modalities add up (learned pooling), but no further than certainty
+    assert 0.32 <= a.segments[0].fused.confidence < 0.9
     cited_cues_exist(a)
+    weak = interpret(analysis_with(seg(0.0, 2.0, face=est("face", "sad", 0.3))))
+    assert weak.segments[0].fused.label == "uncertain"
+    assert "uncertain" in weak.segments[0].explanation.conclusion.text
 
 
 def test_no_estimates_no_explanation():

@@ -7,9 +7,9 @@ got is reported in the fused estimate's ``quality``. Without them, the fallback 
 confidence-weighted mean of the calibrated probabilities. A single modality is passed
 through unchanged (its own calibration stands).
 
-A fused label that only one modality reads as its own top label is never more probable than
-that modality alone made it (:func:`cap_single_support`): one overconfident modality cannot
-push the fused confidence above the evidence.
+A fused label read as top label by only one modality is never more probable than that modality
+made it (:func:`cap_to_evidence`): one overconfident modality cannot push the fused confidence
+above its own evidence. Agreeing modalities add up as the learned pooling says.
 """
 
 from __future__ import annotations
@@ -49,23 +49,26 @@ def fuse(estimates: list[Estimate]) -> Estimate | None:
         probs = (w[:, None] * np.array([[e.probs[k] for k in LABELS] for e in estimates])).sum(0) / w.sum()
         model = MEAN_MODEL
         quality = {}
-    probs = cap_single_support(np.asarray(probs, dtype=np.float64), estimates)
+    probs = cap_to_evidence(np.asarray(probs, dtype=np.float64), estimates)
     quality["n_modalities"] = float(len(estimates))
     vad = tuple(_weighted(estimates, w, a) for a in ("valence", "arousal", "dominance"))
     return build_estimate("fused", model, probs, vad=vad, quality=quality)
 
 
-def cap_single_support(probs: np.ndarray, estimates: list[Estimate]) -> np.ndarray:
-    """Cap the top fused probability at the highest single-modality probability of that label
-    when fewer than two modalities have it as their own top label; the mass taken off is
-    shared among the other labels in proportion to their probabilities."""
+def cap_to_evidence(probs: np.ndarray, estimates: list[Estimate]) -> np.ndarray:
+    """When fewer than two modalities read the fused label as their own top label, cap its fused
+    probability at the highest probability any modality gave it: one overconfident modality
+    cannot push the fused confidence above its own. The mass taken off is shared among the other
+    labels in proportion to their probabilities, never so far that another label overtakes."""
     top = int(np.argmax(probs))
     label = LABELS[top]
     support = sum(1 for e in estimates if max(e.probs, key=e.probs.get) == label)
     cap = max(e.probs[label] for e in estimates)
-    if support >= 2 or probs[top] <= cap:
-        return probs
     rest = probs.sum() - probs[top]
-    out = probs * ((1.0 - cap) / rest) if rest > 0 else np.full_like(probs, (1.0 - cap) / (len(probs) - 1))
+    if support >= 2 or probs[top] <= cap or rest <= 0:
+        return probs
+    second = float(np.max(np.delete(probs, top)))
+    cap = max(cap, second / (rest + second) + 1e-6)  # keep the fused label
+    out = probs * ((1.0 - cap) / rest)
     out[top] = cap
     return out

@@ -31,6 +31,7 @@ from ..registry import get_analyzer
 from ..state import RunState
 from ..config import data_root
 from ..evaluate import corpora, metrics
+from ..fusion.fuse import cap_to_evidence
 from ..fusion.params import FusionParams, conflict_features
 from .fusion_fit import fit, fit_conflict
 from ..media import decode
@@ -149,7 +150,10 @@ def scores(params: FusionParams, samples, pairs) -> dict:
     def probs(fn):
         return np.stack([fn(e) for e, _ in full])
     vec = lambda est: np.array([est.probs[k] for k in LABELS])  # noqa: E731
-    for name, fn in (("fused", lambda e: params.fuse_probs(e)[0]), ("face", lambda e: vec(e["face"])),
+    def shipped(e):  # what fusion.fuse computes: learned pooling, then the evidence cap
+        return cap_to_evidence(np.asarray(params.fuse_probs(e)[0], dtype=np.float64), list(e.values()))
+
+    for name, fn in (("fused", shipped), ("face", lambda e: vec(e["face"])),
                      ("voice", lambda e: vec(e["voice"]))):
         m = metrics.classification_report(y, probs(fn), list(LABELS))["metrics"]
         out[f"{name}_uar"], out[f"{name}_ece"] = m["uar"], m["ece"]
@@ -157,7 +161,7 @@ def scores(params: FusionParams, samples, pairs) -> dict:
     if vt:
         yt = np.array([t for _, t in vt])
         out["voice_text_fused_uar"] = metrics.classification_report(
-            yt, np.stack([params.fuse_probs(e)[0] for e, _ in vt]), list(LABELS))["metrics"]["uar"]
+            yt, np.stack([shipped(e) for e, _ in vt]), list(LABELS))["metrics"]["uar"]
         out["voice_only_uar_same_rows"] = metrics.classification_report(
             yt, np.stack([vec(e["voice"]) for e, _ in vt]), list(LABELS))["metrics"]["uar"]
     if pairs and params.conflict_w.any():
