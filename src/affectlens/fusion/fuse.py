@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 
-from ..analyzers import MODELS_DIR, build_estimate
+from ..analyzers import build_estimate, model_dir
 from ..schema import LABELS, Estimate
 
 MEAN_MODEL = "fusion-confidence-mean"
@@ -26,7 +26,7 @@ def learned_params():
     """The learned fusion parameters, or ``None`` when not installed."""
     from .learned import FusionParams
 
-    path = MODELS_DIR / LEARNED_MODEL / "fusion.json"
+    path = model_dir(LEARNED_MODEL) / "fusion.json"
     return FusionParams.load(path) if path.is_file() else None
 
 

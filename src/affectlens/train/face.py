@@ -25,12 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analyzers import model_dir
 from ..config import data_root
 from ..evaluate.metrics import expected_calibration_error as ece
 from ..schema import LABELS, to_canonical
 
 MODEL_NAME = "face-cnn"
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / MODEL_NAME
+DEFAULT_OUT = model_dir(MODEL_NAME)
 SIZE = 48
 
 #: Per-class (valence, arousal) in [-1, 1]: circumplex coordinates of the category

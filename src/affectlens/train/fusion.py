@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import MODELS_DIR, SegmentInput, build_estimate, get_analyzer
+from ..analyzers import SegmentInput, build_estimate, get_analyzer, model_dir
 from ..config import data_root
 from ..evaluate import corpora, metrics
 from ..fusion.learned import FusionParams, conflict_features, fit, fit_conflict
 from ..media import decode
 from ..schema import LABELS, Estimate, to_canonical
 
-OUT = MODELS_DIR / "fusion-lr"
+OUT = model_dir("fusion-lr")
 
 
 def parse_args(argv):

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import file_sha256
+from ..analyzers import file_sha256, model_dir
 from ..config import data_root
 from ..voice import corpora, export, features, prosody, whisper_np
 from ..voice.corpora import CORPUS_LABELS, FINE_LABELS, corpus_metrics
 
 MODEL_NAME = "voice-whisper-tiny"
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / MODEL_NAME
+DEFAULT_OUT = model_dir(MODEL_NAME)
 LAYERS = (1, 2, 3)
 
 

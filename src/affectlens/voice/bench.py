@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analyzers import model_dir
 from . import corpora, features
 from .corpora import FINE_LABELS
 
-MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "voice-whisper-tiny"
+MODEL_DIR = model_dir("voice-whisper-tiny")
 
 
 def _corpus_scores(scores: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
