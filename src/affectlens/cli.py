@@ -190,6 +190,30 @@ def cmd_eval(args) -> int:
         return 3
     with _progress(f"eval {args.task}") as update:
         result = evaluate(es, analyzer, batch=args.batch, limit=args.limit, progress=update)
+    return _emit_checked(result, args)
+
+
+#: exit code when --strict refuses a score measured on a model's training data
+EXIT_TRAIN_OVERLAP = 4
+
+
+def _overlap_refused(result: dict, args) -> bool:
+    """Warn in one line about training/tuning overlap; True when ``--strict`` refuses the
+    result because an item was in a model's training data."""
+    from .evaluate.overlap import warning
+
+    line = warning(result)
+    if line:
+        _console(stderr=True).print(line, markup=False, highlight=False)
+    if args.strict and result.get("train_overlap"):
+        _fail(f"--strict: {result['train_overlap']} item(s) were in a model's training data; result refused")
+        return True
+    return False
+
+
+def _emit_checked(result: dict, args) -> int:
+    if _overlap_refused(result, args):
+        return EXIT_TRAIN_OVERLAP
     _emit(result, args)
     return 0
 
@@ -207,8 +231,7 @@ def _eval_av(data: Path, args) -> int:
     except ModelUnavailable as exc:
         _fail(str(exc))
         return 3
-    _emit(result, args)
-    return 0
+    return _emit_checked(result, args)
 
 
 def _json_safe(x):
@@ -264,6 +287,8 @@ def cmd_bench(args) -> int:
     except (InputError, RuntimeError, FileNotFoundError, ValueError) as exc:
         _fail(f"bench {args.task}: {exc}")
         return 1
+    if _overlap_refused(result, args):
+        return EXIT_TRAIN_OVERLAP
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0
@@ -324,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="av: transcribe rows with audio and no text offline, so their words join the fusion")
     e.add_argument("--batch", type=int, default=64)
     e.add_argument("--data-root", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
+    e.add_argument("--strict", action="store_true",
+                   help="exit 4 without a score when any item was in a shipped model's training data "
+                        "(overlap with tuning splits is reported, not refused)")
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run")
@@ -333,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="write the comparison JSON here")
     b.add_argument("--video", help="face: also time the whole face path on this clip (frames/s)")
     b.add_argument("--data-root")
+    b.add_argument("--strict", action="store_true",
+                   help="exit 4 without a score when any item was in a shipped model's training data "
+                        "(overlap with tuning splits is reported, not refused)")
     b.set_defaults(func=cmd_bench)
 
     r = sub.add_parser("report", help="HTML report of an analyze JSON result")

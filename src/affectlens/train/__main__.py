@@ -8,7 +8,7 @@ shipped weights under ``src/affectlens/models/`` from the corpora (``--data``, d
 import importlib
 import sys
 
-RECIPES = ("face", "voice", "text", "dialogue", "fusion")
+RECIPES = ("face", "voice", "text", "dialogue", "fusion", "provenance")
 
 
 def main(argv: list[str] | None = None) -> int:
