@@ -165,9 +165,7 @@ def text(data: Path, limit: int | None = None) -> dict:
                                             "machine": result["machine"], "rows": vad_rows},
                                            overlap.eval_keys("vad", items), [analyzer.name])
     result["rows"].append({"system": "VADER (no emotion classes)", "items_per_s": vader_speed})
-    keys = overlap.eval_keys("text", [corpora.Item(t, None) for t in texts])
-    keys += overlap.eval_keys("vad", items) if "valence" in result else []
-    return overlap.attach(result, keys, [analyzer.name])
+    return overlap.attach(result, overlap.eval_keys("text", [corpora.Item(t, None) for t in texts]), [analyzer.name])
 
 
 def voice(data: Path, limit: int | None = None) -> dict:
@@ -192,16 +190,21 @@ def voice(data: Path, limit: int | None = None) -> dict:
                 row[f"{corpus}_uar"], row[f"{corpus}_accuracy"] = r[corpus]["uar"], r[corpus]["accuracy"]
         rows.append(row)
     speakers = sorted({i.speaker for i in test})
-    # both systems' heads are fit here on `train`: overlap is with that, not the shipped head
-    hits = sum(i.speaker in {t.speaker for t in train} for i in test)
-    return {"train_overlap": hits, "tuning_overlap": 0,
-            "overlap": {"n": len(test), "train_overlap": hits, "tuning_overlap": 0, "unrecorded": [],
-                        "models": {"heads fit by this bench": {"train_overlap": hits, "tuning_overlap": 0}}},
+    return {**voice_overlap(train, test),
             "task": "voice", "data": f"{data} (test speakers {', '.join(speakers)})", "n": len(test),
             "machine": machine(), "rows": rows, "raw": res,
             "notes": ["affectlens voice: the shipped voice-whisper-tiny features, its head refitted on the train speakers",
                       "eGeMAPS+SVM: openSMILE eGeMAPSv02 functionals, standardised, LinearSVC (C=0.1, balanced)",
                       "x_realtime: seconds of audio per second of feature extraction + prediction"]}
+
+
+def voice_overlap(train: list, test: list) -> dict:
+    """The voice bench fits both systems' heads on ``train`` (not the shipped head), so its
+    overlap is the test clips whose speaker is among the train speakers."""
+    hits = sum(i.speaker in {t.speaker for t in train} for i in test)
+    ov = {"n": len(test), "train_overlap": hits, "tuning_overlap": 0, "unrecorded": [],
+          "models": {"heads fit by this bench": {"train_overlap": hits, "tuning_overlap": 0}}}
+    return {"train_overlap": hits, "tuning_overlap": 0, "overlap": ov}
 
 
 def run(task: str, data: Path, limit: int | None = None, video: Path | None = None) -> dict:
