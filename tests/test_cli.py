@@ -135,3 +135,16 @@ def test_eval_bad_data(tmp_path):
     (tmp_path / "x.tsv").write_text("hello\tnot,ints\tid\n")
     res = run("eval", "text", str(tmp_path / "x.tsv"))
     assert res.returncode == 2 and "not integers" in res.stderr
+
+
+def test_example_conflicts_leave_neutral_words_out(example_json):
+    """README: words the text model reads as neutral sit out (of the fusion and the conflicts)."""
+    _, data = example_json
+    conflicts = [s for s in data["segments"] if s.get("conflict")]
+    assert conflicts
+    for s in conflicts:
+        c = s["conflict"]
+        assert "text reads neutral" not in c["detail"], (s["start"], c)
+        if "text" in c["modalities"]:
+            probs = s["estimates"]["text"]["probs"]
+            assert max(probs, key=probs.get) != "neutral", (s["start"], c)

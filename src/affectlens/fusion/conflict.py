@@ -12,6 +12,8 @@ from ..schema import LABELS, Conflict, Estimate
 FLAG_ABOVE = 0.35
 #: valence magnitude below which a sign is not trusted
 VALENCE_DEADBAND = 0.15
+#: the pair the learned conflict model was fit on; other pairs use the heuristic
+LEARNED_PAIR = ("face", "voice")
 
 
 def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
@@ -51,17 +53,22 @@ def learned_score(a: Estimate, b: Estimate) -> tuple[float, float] | None:
 
 
 def detect(estimates: dict[str, Estimate]) -> Conflict | None:
-    """The most discordant pair of modality estimates, or ``None`` with fewer than two.
+    """The most discordant pair of the estimates that take part in the fusion (words read
+    as neutral sit out, as in ``fuse``), or ``None`` with fewer than two.
 
-    The score is the learned conflict probability when the fusion model is installed,
-    else the Jensen–Shannon / valence-gap heuristic of ``pair_score``."""
-    if len(estimates) < 2:
+    The score of a face–voice pair is the learned conflict probability when the fusion
+    model is installed (it was fit on such pairs); other pairs, and all pairs without the
+    model, use the Jensen–Shannon / valence-gap heuristic of ``pair_score``."""
+    from .learned import participants
+
+    voting = participants(estimates)
+    if len(voting) < 2:
         return None
     best = None
-    for (ma, a), (mb, b) in combinations(sorted(estimates.items()), 2):
+    for (ma, a), (mb, b) in combinations(sorted(voting.items()), 2):
         score, label, valence = pair_score(a, b)
         threshold = FLAG_ABOVE
-        learned = learned_score(a, b)
+        learned = learned_score(a, b) if (ma, mb) == LEARNED_PAIR else None
         if learned is not None:
             score, threshold = learned
         if best is None or score - threshold > best[0] - best[1]:
