@@ -178,17 +178,19 @@ def documents(root: Path = ROOT) -> dict[Path, str]:
             root / "models-nc" / "NOTICE": notice_text(NC_DIST)}
 
 
+def sync(docs: dict[Path, str], write: bool, command: str) -> int:
+    """Write the generated ``docs`` that differ on disk (``write``), or list them and return 1."""
+    stale = [p for p, text in docs.items() if not p.is_file() or p.read_text() != text]
+    for p in stale:
+        if write:
+            p.write_text(docs[p])
+        print(f"wrote {p}" if write else f"stale: {p} (run python -m {command} --write)")
+    return 1 if stale and not write else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    stale = [p for p, text in documents().items() if not p.is_file() or p.read_text() != text]
-    if "--write" in argv:
-        for p in stale:
-            p.write_text(documents()[p])
-            print(f"wrote {p}")
-        return 0
-    for p in stale:
-        print(f"stale: {p} (run python -m affectlens.licences --write)")
-    return 1 if stale else 0
+    return sync(documents(), "--write" in argv, "affectlens.licences")
 
 
 if __name__ == "__main__":

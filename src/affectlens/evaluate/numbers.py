@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..analyzers import model_dir
-from ..licences import splice
+from ..licences import splice, sync
 
 ROOT = Path(__file__).resolve().parents[3]
 BENCH = ROOT / "bench"
@@ -251,16 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "--relabel" in argv:
         print("relabelled:", ", ".join(relabel(Path(argv[argv.index("--relabel") + 1]))))
-    docs = documents()
-    stale = [p for p, text in docs.items() if p.read_text() != text]
-    if "--write" in argv:
-        for p in stale:
-            p.write_text(docs[p])
-            print(f"wrote {p}")
-        return 0
-    for p in stale:
-        print(f"stale: {p} (run python -m affectlens.evaluate.numbers --write)")
-    return 1 if stale else 0
+    return sync(documents(), "--write" in argv, "affectlens.evaluate.numbers")
 
 
 if __name__ == "__main__":
