@@ -485,6 +485,7 @@ weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
 {coords}
 
 ## Validation (FER2013 val = PublicTest, test-time flip, calibrated)
+<!-- numbers:validation:begin (generated: python -m affectlens.evaluate.numbers --write) -->
 - accuracy **{v['accuracy']:.4f}**, UAR {v['uar']:.4f} (n = {v['n']})
 - ECE (15 bins) before calibration {v['ece_before']:.4f}, after {v['ece_after']:.4f}
 - speed: {meta['faces_per_second_2_threads']:.0f} faces/s in onnxruntime, 2 threads, batch 64
@@ -492,6 +493,7 @@ weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
 | class | accuracy (recall) |
 |---|---|
 {per}
+<!-- numbers:validation:end -->
 
 Training curve (val accuracy with test-time flip, before calibration; EMA and raw weights;
 the learning rate is the one at the end of the epoch):

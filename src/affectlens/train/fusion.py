@@ -210,6 +210,7 @@ python -m affectlens.train fusion --data DIR
 ```
 
 ## Validation (fit on actors 01–10 + even FER images, scored on actors 11–20 + odd images)
+<!-- numbers:validation:begin (generated: python -m affectlens.evaluate.numbers --write) -->
 | | UAR | ECE |
 |---|---|---|
 | face only | {f("face_uar")} | {f("face_ece")} |
@@ -219,6 +220,7 @@ python -m affectlens.train fusion --data DIR
 | voice only, same rows | {f("voice_only_uar_same_rows")} | |
 
 Conflict detection (labels differ, incongruent vs congruent pairs): AUROC **{f("conflict_auroc")}**.
+<!-- numbers:validation:end -->
 Typical weights after the fit: {weights}.
 
 ## Limits
