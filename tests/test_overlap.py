@@ -76,3 +76,12 @@ def test_hash_sets_round_trip(tmp_path):
     overlap.write_hash_sets(tmp_path / "p.gz", sets)
     back = overlap.read_hash_sets(tmp_path / "p.gz")
     assert back["a/train"] == {overlap.text_hash("one"), overlap.text_hash("two words")} and not back["a/dev"]
+
+
+@pytest.mark.corpus
+def test_eval_voice_on_the_public_emodb_speakers_is_training_data(capsys):
+    from conftest import corpus_path
+
+    code, res, err = _eval(capsys, "voice", str(corpus_path("emodb")), "--limit", "12")
+    assert code == 0 and res["n"] == 12 and res["train_overlap"] == 12  # every public speaker trained it
+    assert "warning: of 12 items, 12 in the training data" in err and "voice-whisper-tiny" in err
