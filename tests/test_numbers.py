@@ -23,7 +23,8 @@ def test_a_changed_meta_figure_makes_the_check_fail(monkeypatch):
         meta = real(name)
         if name == "voice-whisper-tiny":
             meta = json.loads(json.dumps(meta))
-            meta["val"]["metrics"]["ravdess"]["uar"] = 0.756  # the figure the README once showed
+            cv = meta.get("val_metrics") or meta["val"]
+            cv["metrics"]["ravdess"]["uar"] = 0.756  # the figure the README once showed
         return meta
 
     monkeypatch.setattr(numbers, "_meta", drifted)

@@ -38,6 +38,12 @@ def _meta(name: str) -> dict:
     return json.loads((model_dir(name) / "meta.json").read_text())
 
 
+def _voice_cv() -> dict:
+    """The voice recipe's cross-validation record (``val_metrics``; ``val`` in older metas)."""
+    meta = _meta("voice-whisper-tiny")
+    return meta.get("val_metrics") or meta["val"]
+
+
 def _tuned(result: dict, how: str) -> str:
     """'yes (how)' when the result's items were a model's tuning data, plus how many were
     also in its training data (from the result's overlap counts)."""
@@ -94,7 +100,7 @@ def bench_table() -> str:
 
 def validation_table() -> str:
     face, text, dia, vad = (_bench(f"eval_{k}") for k in ("face_val", "text_dev", "dialogue_dev", "vad_dev"))
-    voice = _meta("voice-whisper-tiny")["val"]["metrics"]
+    voice = _voice_cv()["metrics"]
     fusion = _meta("fusion-lr")["val_metrics"]
     fm = fusion
     rows = [
@@ -126,7 +132,7 @@ def validation_table() -> str:
 
 # ---------------------------------------------------------------- model cards
 def voice_cv_block() -> str:
-    m = _meta("voice-whisper-tiny")["val"]
+    m = _voice_cv()
     met = m["metrics"]
     out = ["| corpus | classes | UAR | accuracy | macro-F1 | ECE |", "|---|---|---|---|---|---|"]
     for key, name in (("ravdess", "RAVDESS (actors 01–20"), ("emodb", "EmoDB (8 speakers")):

@@ -76,7 +76,8 @@ def build(root: Path) -> dict[str, dict]:
     sets = _texts(root)
     fer = lambda split, pat, use: {"corpus": "fer2013", "split": split, "files": [pat], "for": use}  # noqa: E731
     voice = [{"corpus": c, "speakers": s} for c, s in sorted(spk.items())]
-    shipped = set(overlap._meta("voice-whisper-tiny").get("val", {}).get("speakers", []))
+    meta = overlap._meta("voice-whisper-tiny")
+    shipped = set((meta.get("val_metrics") or meta.get("val") or {}).get("speakers", []))
     if shipped and shipped != {s for v in voice for s in v["speakers"]}:
         raise SystemExit(f"speakers under {root} differ from those voice-whisper-tiny records: {sorted(shipped)}")
     ravdess_fusion = [s for s in spk.get("ravdess", []) if int(s.split("-")[1]) <= 20]
