@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from affectlens.analyzers import ModelUnavailable, get_analyzer
+from affectlens.analyzers import ModelUnavailable, SegmentInput, Word
+from affectlens.registry import get_analyzer
 from affectlens.errors import InputError
 from affectlens.evaluate.av import read_manifest
 from conftest import DATA
@@ -82,4 +83,6 @@ def test_eval_av_asr_transcribes_audio_without_text(tmp_path):
     assert heard["asr"] and not plain["asr"]
     assert "text_uar" not in plain["metrics"] and "text_uar" in heard["metrics"]  # words from the transcript
     assert heard["metrics"]["voice_uar"] == plain["metrics"]["voice_uar"]
-    assert get_analyzer("text").evidence and get_analyzer("voice").evidence  # shared flags restored
+    # evaluation ran with evidence off in its own runs: the shared analyzer still gives cues by default
+    words = [Word("I am so furious with you", 0.0, 1.0)]
+    assert get_analyzer("text").analyze(SegmentInput(0.0, 1.0, words=words)).cues

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.analyzers import get_analyzer, softmax
+from affectlens.analyzers import softmax
+from affectlens.registry import get_analyzer
 from affectlens.evaluate import corpora
 from affectlens.schema import LABELS, to_canonical
 
@@ -38,9 +39,10 @@ def test_face_and_text_temperature_fits_recover_a_known_t(t_true):
 @pytest.mark.parametrize("t_true", [0.7, 1.4])
 def test_voice_temperature_fit_recovers_a_known_t(t_true):
     from affectlens.train.voice import fit_temperature
-    from affectlens.voice.corpora import FINE_LABELS
+    from affectlens.evaluate.corpora.speech import CORPUS_LABELS
+    from affectlens.voice.head import FINE_LABELS
 
-    ravdess = [FINE_LABELS.index(k) for k in corpora.SPEECH_LABELS["ravdess"]]
+    ravdess = [FINE_LABELS.index(k) for k in CORPUS_LABELS["ravdess"]]
     own, y_own = _synthetic(t_true, k=len(ravdess), n=8000)
     logits = np.full((len(own), len(FINE_LABELS)), -30.0)  # RAVDESS clips: "bored" never fits
     logits[:, ravdess] = own

@@ -20,6 +20,7 @@ def est(modality: str, label: str, conf: float, valence: float | None = None):
 @pytest.fixture
 def no_learned_model(monkeypatch):
     monkeypatch.setattr(fuse, "learned_params", lambda: None)
+    monkeypatch.setattr(conflict, "learned_params", lambda: None, raising=False)
 
 
 def test_valence_only_conflict(no_learned_model):

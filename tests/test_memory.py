@@ -13,14 +13,14 @@ from media_factory import EXAMPLE, looped
 SCRIPT = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    from affectlens import pipeline
+    from affectlens import AnalysisRequest, Engine, Settings
     from affectlens.analyzers import Analyzer, build_estimate
 
     class Count(Analyzer):
         name, version = "counter", "0"
         def __init__(self, modality):
             self.modality, self.seen = modality, 0
-        def analyze(self, x):
+        def analyze(self, x, state=None):
             data = x.frames if self.modality == "face" else x.audio
             if data is None or len(data) == 0:
                 return None
@@ -28,8 +28,8 @@ SCRIPT = textwrap.dedent("""
             return build_estimate(self.modality, "counter", np.full(7, 1 / 7))
 
     face, voice = Count("face"), Count("voice")
-    opts = pipeline.Options(asr=False, modalities=("face", "voice"), analyzers={"face": face, "voice": voice})
-    a = pipeline.analyze(sys.argv[1], opts)
+    eng = Engine(Settings(analyzers={"face": face, "voice": voice}))
+    a = eng.analyze(sys.argv[1], AnalysisRequest(asr=False, modalities=("face", "voice")))
     # VmHWM: peak RSS of this process image. ru_maxrss would also count the pytest parent's
     # RSS at fork time (Linux carries it across exec), whatever tests ran before.
     try:

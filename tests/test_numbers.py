@@ -49,7 +49,7 @@ def test_card_figures_match_meta(name, pattern, value):
 def test_readme_dialogue_context_matches_meta():
     meta = json.loads((model_dir("dialogue-minilm") / "meta.json").read_text())
     readme = (numbers.ROOT / "README.md").read_text()
-    assert re.findall(r"with (\d+) previous turns", readme) == [str(meta["max_context"])]
+    assert re.findall(r"with up to (\d+) previous turns", readme) == [str(meta["max_context"])]
 
 
 def test_every_result_file_names_its_overlap():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectlens import pipeline
+from affectlens import AnalysisRequest, Engine, Settings
 from affectlens.analyzers import Analyzer, build_estimate
 from affectlens.evaluate import corpora
 from conftest import DATA, corpus_path
@@ -20,39 +20,44 @@ class Recorder(Analyzer):
     def __init__(self, modality):
         self.modality, self.inputs = modality, []
 
-    def analyze(self, x):
+    def analyze(self, x, state=None):
         self.inputs.append(x)
         has = {"face": bool(x.frames), "voice": x.audio is not None and x.audio.size > 0, "text": bool(x.text)}
         return build_estimate(self.modality, "recorder", np.eye(7)[1] * 0.5 + 0.5 / 7) if has[self.modality] else None
 
 
-def _opts(*mods, **kw):
-    return pipeline.Options(modalities=mods, asr=False, analyzers={m: Recorder(m) for m in mods}, **kw)
+def _engine(*mods) -> Engine:
+    return Engine(Settings(analyzers={m: Recorder(m) for m in mods}))
+
+
+def _run(source, *mods, **kw):
+    """``(analysis, recorders)`` of ``source`` through an engine with recording analyzers."""
+    eng = _engine(*mods)
+    a = eng.analyze(source, AnalysisRequest(modalities=mods, asr=False, **kw))
+    return a, eng.settings.analyzers
 
 
 def test_audio_only_tone_has_windows_and_no_face(tmp_path):
     wav = tone_wav(tmp_path / "tone.wav", seconds=5.0)
-    a = pipeline.analyze(wav, _opts("face", "voice"))
+    a, _ = _run(wav, "face", "voice")
     assert a.media.kind == "audio"
     assert a.modalities["face"] == "input has no video or image"
     assert all(s.kind == "window" for s in a.segments) and a.segments[-1].end == pytest.approx(5.0, abs=0.05)
 
 
 def test_video_segments_get_their_frames_and_audio():
-    opts = _opts("face", "voice", fps=4)
-    a = pipeline.analyze(EXAMPLE, opts)
-    face = opts.analyzers["face"]
-    for x in face.inputs:
+    a, rec = _run(EXAMPLE, "face", "voice", fps=4)
+    for x in rec["face"].inputs:
         assert all(x.t0 <= t < x.t1 for t, _ in x.frames)
         assert len(x.frames) == pytest.approx((x.t1 - x.t0) * 4, abs=1.5)
-    for x in opts.analyzers["voice"].inputs:
+    for x in rec["voice"].inputs:
         assert x.audio.size == pytest.approx((x.t1 - x.t0) * 16000, abs=20)
     assert a.modalities["face"] == a.modalities["voice"] == "present"
     assert all(s.fused is not None and s.fused.label == "happy" for s in a.segments)
 
 
 def test_video_without_audio_is_all_windows(tmp_path):
-    a = pipeline.analyze(silent_video(tmp_path / "m.mp4", seconds=3.0), _opts("face", "voice"))
+    a, _ = _run(silent_video(tmp_path / "m.mp4", seconds=3.0), "face", "voice")
     assert a.modalities["voice"] == "input has no audio stream"
     assert {s.kind for s in a.segments} == {"window"} and a.segments[0].estimates["face"]
 
@@ -61,15 +66,14 @@ def test_image_is_one_segment(tmp_path):
     from PIL import Image
 
     Image.new("RGB", (64, 64), "gray").save(tmp_path / "g.jpg")
-    a = pipeline.analyze(tmp_path / "g.jpg", _opts("face"))
+    a, _ = _run(tmp_path / "g.jpg", "face")
     assert a.media.kind == "image" and len(a.segments) == 1 and a.segments[0].kind == "image"
 
 
 def test_transcript_words_land_in_their_segments(tmp_path):
     srt = tmp_path / "t.srt"
     srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nthink with you\n\n2\n00:00:10,000 --> 00:00:11,000\nexplosion\n")
-    opts = _opts("text", transcript=str(srt))
-    a = pipeline.analyze(EXAMPLE, opts)
+    a, _ = _run(EXAMPLE, "text", transcript=str(srt))
     texts = {s.text for s in a.segments if s.text}
     assert texts == {"think with you", "explosion"}
     seg = next(s for s in a.segments if s.text == "explosion")
@@ -77,9 +81,8 @@ def test_transcript_words_land_in_their_segments(tmp_path):
 
 
 def test_dialogue_context_is_previous_turns():
-    opts = _opts("text")
-    a = pipeline.analyze(DATA / "corpora" / "meld_sample.csv", opts)
-    inputs = opts.analyzers["text"].inputs
+    a, rec = _run(DATA / "corpora" / "meld_sample.csv", "text")
+    inputs = rec["text"].inputs
     assert inputs[0].context == [] and inputs[1].context[-1].text == inputs[0].text
     assert a.segments[1].speaker == "Monica"
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.analyzers import SegmentInput, Word, get_analyzer, model_dir
+from affectlens.analyzers import SegmentInput, Word, model_dir
+from affectlens.registry import get_analyzer
+from affectlens.state import RunState
 from affectlens.schema import GOEMOTIONS_LABELS, LABELS
 from affectlens.text.encoding import encode_dialogue, load_tokenizer, normalize_text
 from affectlens.text.occlusion import occlusion_variants, top_words
@@ -101,7 +103,7 @@ def test_text_analyzer_batch_valid_and_empty_is_none(text_model):
     batch = [SegmentInput(0, 1, words=_words(s)) for s in sentences]
     batch.insert(2, SegmentInput(0, 1))
     batch.append(SegmentInput(0, 1, words=[Word("   ", 0, 1)]))
-    out = text_model.analyze_batch(batch, evidence=False)
+    out = text_model.analyze_batch(batch, RunState(evidence=False))
     assert out[2] is None and out[-1] is None
     ests = [e for e in out if e is not None]
     assert len(ests) == 4
@@ -112,7 +114,7 @@ def test_text_analyzer_batch_valid_and_empty_is_none(text_model):
     for e in ests:
         assert set(e.fine_predicted) <= set(GOEMOTIONS_LABELS)
         assert all(-1 <= v <= 1 for v in (e.valence, e.arousal, e.dominance))
-    with_cues = text_model.analyze_batch(batch[:2], evidence=True)
+    with_cues = text_model.analyze_batch(batch[:2], RunState(evidence=True))
     assert all(e.cues for e in with_cues)
     assert text_model.analyze(SegmentInput(0, 1)) is None
 
@@ -126,7 +128,7 @@ def test_dialogue_analyzer_uses_context(dialogue_model):
     assert est.top in ("happy", "surprised")
     assert est.cues and all(c.text.lower().strip(",!'") in "oh my god, that's amazing!" for c in est.cues)
     assert dialogue_model.analyze(SegmentInput(0, 1, context=ctx)) is None
-    out = dialogue_model.analyze_batch([seg, SegmentInput(0, 1)], evidence=False)
+    out = dialogue_model.analyze_batch([seg, SegmentInput(0, 1)], RunState(evidence=False))
     assert out[0] is not None and out[1] is None and not out[0].cues
     assert out[0].probs == pytest.approx(est.probs, abs=1e-5)
 

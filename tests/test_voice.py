@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.analyzers import ModelUnavailable, SegmentInput, get_analyzer
+from affectlens.analyzers import ModelUnavailable, SegmentInput
+from affectlens.registry import get_analyzer
 from affectlens.schema import LABELS
-from affectlens.voice import corpora, features, head, prosody, whisper_np
-from affectlens.voice.corpora import FINE_LABELS
+from affectlens.evaluate.corpora import speech as corpora
+from affectlens.train import whisper_np
+from affectlens.voice import features, head, prosody
+from affectlens.voice.head import FINE_LABELS
 
 from conftest import DATA, corpus_path
 
@@ -87,9 +90,9 @@ def test_label_rules():
 
 def test_parse_file_names():
     a = corpora.parse("Actor_03/03-01-05-02-01-01-03.flac")
-    assert (a.corpus, a.speaker, a.label, a.intensity) == ("ravdess", "ravdess-03", "angry", 2)
+    assert (a.corpus, a.speaker, a.target, a.intensity) == ("ravdess", "ravdess-03", "angry", 2)
     b = corpora.parse("08a02La.flac")
-    assert (b.corpus, b.speaker, b.label) == ("emodb", "emodb-08", "bored")
+    assert (b.corpus, b.speaker, b.target) == ("emodb", "emodb-08", "bored")
     with pytest.raises(ValueError):
         corpora.parse("hello.flac")
 
@@ -187,7 +190,7 @@ def test_meta_records_validation():
     assert meta["labels"] == list(FINE_LABELS)
     assert meta["temperature"] > 0
     for corpus in ("ravdess", "emodb"):
-        assert set(meta["val"]["metrics"][corpus]["recall"]) == set(corpora.CORPUS_LABELS[corpus])
+        assert set(meta["val_metrics"]["metrics"][corpus]["recall"]) == set(corpora.CORPUS_LABELS[corpus])
 
 
 # -- recipe ----------------------------------------------------------------------------
@@ -217,7 +220,7 @@ def test_bench_runs_on_a_small_split():
     pytest.importorskip("sklearn")
     _analyzer()
     root = corpus_path()
-    from affectlens.voice import bench
+    from affectlens.evaluate.bench import voice as bench
 
     items = corpora.list_items(root)
     pick = []

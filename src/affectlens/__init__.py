@@ -1,5 +1,31 @@
-"""affectlens: offline multimodal emotion understanding."""
+"""affectlens: offline multimodal emotion understanding.
+
+>>> import affectlens
+>>> a = affectlens.analyze("clip.mp4", fps=5, asr=False)   # doctest: +SKIP
+>>> a.to_dataframe()                                        # doctest: +SKIP
+
+The public names load on first use, so ``import affectlens`` (and the CLI's start) stays light.
+"""
 
 from . import config as _config  # noqa: F401  (sets the offline guards first)
+from .version import __version__
 
-__version__ = "0.1.0"
+#: public name -> module that defines it
+_PUBLIC = {
+    "analyze": "engine", "Engine": "engine", "Settings": "engine",
+    "AnalysisRequest": "request", "RunState": "state",
+    "Audio": "sources", "Video": "sources", "Image": "sources", "Text": "sources",
+    "Analysis": "schema", "InputError": "errors",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'affectlens' has no attribute {name!r}")

@@ -1,28 +1,29 @@
-"""The one interface every modality analyzer implements, and the registry of them.
+"""The one interface every modality analyzer implements.
 
 An analyzer turns the inputs of one segment (frames, audio, words) into an
 ``Estimate`` for its modality, or ``None`` when the segment holds nothing it can
 read (no face, no speech, no words). It never invents an estimate.
 
-Analyzers register themselves with :func:`register`; :func:`available_analyzers`
-returns those whose weights are installed, so the pipeline runs whatever exists and
-reports the rest as absent.
+Each modality's ``spec.py`` names its analyzers; :mod:`affectlens.registry` creates and
+loads them (``get_analyzer``), so the pipeline runs whatever is installed and reports the
+rest as absent.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .schema import Estimate, ModelInfo
+from .state import RunState, run_state
 
 MODELS_DIR = Path(__file__).parent / "models"
 #: the separate distribution holding the weights under restricted terms (see licences.py)
@@ -55,6 +56,57 @@ def model_missing_reason(name: str, modality: str, path: Path) -> str:
     from .licences import missing_reason
 
     return missing_reason(name, modality) or f"no model for {modality}: {path} is not installed"
+
+
+class ModelUnavailable(RuntimeError):
+    """Raised when an analyzer's weights or runtime package are not installed."""
+
+
+class ModelMeta(BaseModel):
+    """A model folder's ``meta.json``, validated when the model loads.
+
+    Every model records its ``name`` (the folder's name), ``version`` (reported in
+    ``Analysis.models``) and ``val_metrics`` (the validation numbers its recipe measured);
+    each analyzer adds the keys it reads (``Analyzer.meta_keys``). Other keys are kept as they are.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    version: str
+    val_metrics: dict
+
+    @classmethod
+    def load(cls, model_dir: Path, required: Iterable[str] = ()) -> "ModelMeta":
+        """Read and check ``model_dir/meta.json``.
+
+        Raises
+        ------
+        ModelUnavailable
+            When the file is missing, is not JSON, lacks a required key or names another model.
+        """
+        path = Path(model_dir) / "meta.json"
+        if not path.is_file():
+            raise ModelUnavailable(f"no model for {Path(model_dir).name}: {path} is not installed")
+        try:
+            meta = cls.model_validate(json.loads(path.read_text()))
+        except (ValueError, ValidationError) as exc:
+            first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
+            where = ".".join(map(str, first["loc"]))
+            raise ModelUnavailable(f"{path}: invalid meta.json ({where + ': ' if where else ''}{first['msg']})") from None
+        missing = [k for k in required if k not in meta.model_extra]
+        if missing:
+            raise ModelUnavailable(f"{path}: invalid meta.json (missing {', '.join(missing)})")
+        if meta.name != Path(model_dir).name:
+            raise ModelUnavailable(f"{path}: meta.json names {meta.name!r}, not {Path(model_dir).name!r}")
+        return meta
+
+    def get(self, key: str, default=None):
+        return self.model_extra.get(key, default) if key not in type(self).model_fields else getattr(self, key)
+
+    def __getitem__(self, key: str):
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        return self.model_extra[key]
 
 
 @dataclass
@@ -102,25 +154,22 @@ class SegmentInput:
         return " ".join(w.text for w in self.words).strip()
 
 
-class ModelUnavailable(RuntimeError):
-    """Raised when an analyzer's weights or runtime package are not installed."""
-
-
 class Analyzer(ABC):
     """Uniform analyzer interface: ``name``, ``version``, ``modality``, ``analyze``.
 
-    Subclasses load their model lazily (once per process) in ``load`` and raise
-    ``ModelUnavailable`` with a one-line reason when they cannot.
+    Subclasses load their model once in ``load`` (idempotent, called under a process-wide
+    lock) and raise ``ModelUnavailable`` with a one-line reason when they cannot. After
+    ``load`` an analyzer is read-only: whatever one input needs to carry from segment to
+    segment (tracks, baselines, caches) lives in the :class:`~affectlens.state.RunState`
+    passed to ``analyze`` / ``analyze_batch``, so one analyzer may serve many runs and threads.
     """
 
     name: str = ""
-    version: str = ""
     modality: str = ""
     #: files the model needs, relative to ``models/<name>/``
     weights: tuple[str, ...] = ()
-    #: compute evidence cues (evaluation switches this off where cues are costly)
-    evidence: bool = True
-
+    #: ``meta.json`` keys this analyzer reads, beyond name, version and val_metrics
+    meta_keys: tuple[str, ...] = ()
     @property
     def model_dir(self) -> Path:
         return model_dir(self.name)
@@ -132,10 +181,16 @@ class Analyzer(ABC):
             return model_missing_reason(self.name, self.modality, self.model_dir / missing[0])
         return None
 
-    def meta(self) -> dict:
-        """The model's ``meta.json`` (labels, temperature, validation metrics)."""
-        path = self.model_dir / "meta.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+    def meta(self) -> ModelMeta:
+        """The model's validated ``meta.json`` (read once; raises ``ModelUnavailable``)."""
+        if "_model_meta" not in self.__dict__:
+            self._model_meta = ModelMeta.load(self.model_dir, self.meta_keys)
+        return self._model_meta
+
+    @property
+    def version(self) -> str:
+        """The model's version, from its ``meta.json``."""
+        return self.meta().version
 
     def info(self) -> ModelInfo:
         sha = None
@@ -143,13 +198,24 @@ class Analyzer(ABC):
             sha = _sha256(self.model_dir / self.weights[0])
         return ModelInfo(name=self.name, version=self.version, modality=self.modality, sha256=sha)
 
-    @abstractmethod
-    def analyze(self, inputs: SegmentInput) -> Estimate | None:
-        """Estimate the emotion in one segment, or ``None`` if there is nothing to read."""
+    def load(self) -> None:
+        """Load the model (once; a no-op afterwards). Raises ``ModelUnavailable``.
 
-    def analyze_batch(self, batch: Iterable[SegmentInput]) -> list[Estimate | None]:
-        """Analyze many segments; analyzers override this to batch their forward pass."""
-        return [self.analyze(x) for x in batch]
+        Subclasses that override it call ``super().load()``: it validates ``meta.json``."""
+        self.meta()
+
+    @abstractmethod
+    def analyze(self, inputs: SegmentInput, state: RunState | None = None) -> Estimate | None:
+        """Estimate the emotion in one segment, or ``None`` if there is nothing to read.
+
+        ``state`` is the run the segment belongs to; without one the call is a run of its own."""
+
+    def analyze_batch(self, batch: Iterable[SegmentInput],
+                      state: RunState | None = None) -> list[Estimate | None]:
+        """Analyze consecutive segments of one run; analyzers override this to batch their
+        forward pass."""
+        with run_state(state) as st:
+            return [self.analyze(x, st) for x in batch]
 
 
 @cache
@@ -164,71 +230,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-_REGISTRY: dict[str, Callable[[], Analyzer]] = {}
-_INSTANCES: dict[str, Analyzer] = {}
-
-
-def register(key: str) -> Callable[[type[Analyzer]], type[Analyzer]]:
-    """Class decorator: make an analyzer known to the pipeline under ``key``."""
-
-    def deco(cls: type[Analyzer]) -> type[Analyzer]:
-        _REGISTRY[key] = cls
-        return cls
-
-    return deco
-
-
-def _load_builtin() -> None:
-    # Importing the modality packages registers their analyzers.
-    import importlib
-
-    for mod in ("affectlens.face", "affectlens.voice", "affectlens.text"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:  # an optional extra is not installed; reported as absent
-            pass
-
-
-def registered() -> dict[str, Callable[[], Analyzer]]:
-    """All analyzer factories known, keyed like ``face``, ``voice``, ``text``, ``dialogue``."""
-    _load_builtin()
-    return dict(_REGISTRY)
-
-
-@contextlib.contextmanager
-def evidence_off(*analyzers: "Analyzer") -> Iterator[None]:
-    """Switch evidence cues off on (shared) analyzers for a block, then restore each flag."""
-    saved = [an.evidence for an in analyzers]
-    try:
-        for an in analyzers:
-            an.evidence = False
-        yield
-    finally:
-        for an, flag in zip(analyzers, saved):
-            an.evidence = flag
-
-
-def get_analyzer(key: str) -> Analyzer:
-    """The analyzer for ``key`` (one instance per process).
-
-    Raises
-    ------
-    ModelUnavailable
-        If nothing is registered for ``key`` or its weights are missing.
-    """
-    if key in _INSTANCES:
-        return _INSTANCES[key]
-    factories = registered()
-    if key not in factories:
-        raise ModelUnavailable(f"no model for {key}: no {key} analyzer is shipped in this version")
-    analyzer = factories[key]()
-    reason = analyzer.unavailable_reason()
-    if reason:
-        raise ModelUnavailable(reason)
-    _INSTANCES[key] = analyzer
-    return analyzer
 
 
 #: below this calibrated confidence an estimate's label reads "uncertain"

@@ -7,11 +7,13 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 from .config import data_root
+from .registry import MODALITIES, SPECS
 
-EVAL_TASKS = ("face", "voice", "text", "dialogue", "vad", "av")
-ANALYZER_FOR_TASK = {"face": "face", "voice": "voice", "text": "text", "vad": "text", "dialogue": "dialogue"}
+#: ``affectlens eval`` task -> analyzer key, from the modality specs (``av`` is the fused task)
+ANALYZER_FOR_TASK = {task: key for spec in SPECS.values() for task, key in spec.eval_tasks.items()}
+EVAL_TASKS = (*ANALYZER_FOR_TASK, "av")
 
 
 def _console(stderr: bool = False):
@@ -34,18 +36,37 @@ def _fail(msg: str) -> None:
 @contextmanager
 def _progress(label: str):
     """A rich progress bar on stderr (only when it is a terminal); yields ``update(done, total)``."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = _console(stderr=True)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                   TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal)
-    with bar:
+    with _bar() as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: float, total: float) -> None:
             bar.update(task, completed=done, total=total or None)
 
         yield update
+
+
+def _bar():
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = _console(stderr=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal)
+
+
+class _ProgressHook:
+    """An ``Engine`` hook drawing one progress bar per input (on a terminal's stderr)."""
+
+    def __init__(self, bar) -> None:
+        self.bar, self.task = bar, None
+
+    def __call__(self, step: str, payload, completed: float | None = None, total: float | None = None) -> None:
+        if step == "probe":
+            self.task = self.bar.add_task(f"analyzing {Path(payload.path).name}", total=None)
+        elif step == "segments" and self.task is not None:
+            self.bar.update(self.task, completed=completed, total=total or None)
+        elif step == "done" and self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
 
 
 # ------------------------------------------------------------------ analyze
@@ -85,8 +106,32 @@ def _clock(t: float) -> str:
     return f"{int(m):02d}:{s:04.1f}"
 
 
+def _request(args):
+    """The ``AnalysisRequest`` of ``analyze``'s options, or ``None`` after printing why not."""
+    from pydantic import ValidationError
+
+    from .engine import AnalysisRequest
+
+    llm_cfg = None
+    if args.llm:
+        from .reason.llm import LLMConfig
+
+        if not args.llm_model:
+            _fail("--llm needs --llm-model NAME")
+            return None
+        llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
+    try:
+        return AnalysisRequest(fps=args.fps, modalities=args.modalities, transcript=args.transcript,
+                               asr=not args.no_asr, llm=llm_cfg)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        _fail(f"--{err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}")
+        return None
+
+
 def cmd_analyze(args) -> int:
-    from . import output, pipeline
+    from . import output
+    from .engine import Engine
     from .errors import InputError
 
     if args.output:
@@ -95,10 +140,8 @@ def cmd_analyze(args) -> int:
         except ValueError as exc:
             _fail(str(exc))
             return 2
-    modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
-    bad = [m for m in modalities if m not in ("face", "voice", "text")]
-    if bad:
-        _fail(f"unknown modality {bad[0]!r} (choose from face, voice, text)")
+    request = _request(args)
+    if request is None:
         return 2
     if args.transcript:
         try:
@@ -108,51 +151,40 @@ def cmd_analyze(args) -> int:
         except InputError as exc:
             _fail(str(exc))
             return 2
-    llm_cfg = None
-    if args.llm:
-        from .reason.llm import LLMConfig
-
-        if not args.llm_model:
-            _fail("--llm needs --llm-model NAME")
-            return 2
-        llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
     out = _console()
-    done, failed = [], 0
-    for path in args.inputs:
-        with _progress(f"analyzing {Path(path).name}") as update:
-            opts = pipeline.Options(fps=args.fps, modalities=modalities, transcript=args.transcript,
-                                    asr=not args.no_asr, progress=update, llm=llm_cfg)
-            try:
-                analysis = pipeline.analyze(path, opts)
-            except InputError as exc:
-                _fail(str(exc))
-                failed += 1
-                continue
-            except MemoryError:
-                _fail(f"{path}: out of memory while analyzing")
-                failed += 1
-                continue
-        done.append(analysis)
-        if not args.quiet:
-            out.print(_timeline_table(analysis))
-            absent = {m: s for m, s in analysis.modalities.items() if s != "present"}
-            for m, reason in absent.items():
-                out.print(f"  {m}: absent — {reason}", highlight=False, soft_wrap=True)
-            if analysis.summary:
-                out.print(f"  summary ({analysis.summary.source}): {analysis.summary.text()}", soft_wrap=True)
-                if analysis.summary.open_labels:
-                    out.print(f"  open labels: {', '.join(analysis.summary.open_labels)}", soft_wrap=True)
-                if analysis.summary.reply:
-                    out.print(f"  reply: {analysis.summary.reply}", soft_wrap=True)
-        if args.output:
-            try:  # rewrite after every input: earlier results are never lost
-                output.write(done, args.output)
-            except (OSError, ValueError) as exc:
-                _fail(f"{args.output}: cannot write ({exc})")
-                return 1
+    done, failed = [], []
+
+    def on_error(exc: InputError) -> None:
+        _fail(str(exc))
+        failed.append(exc)
+
+    with _bar() as bar:
+        for _, analysis in Engine().analyze_many(args.inputs, request, hook=_ProgressHook(bar), on_error=on_error):
+            done.append(analysis)
+            if not args.quiet:
+                _print_analysis(out, analysis)
+            if args.output:
+                try:  # rewrite after every input: earlier results are never lost
+                    output.write(done, args.output)
+                except (OSError, ValueError) as exc:
+                    _fail(f"{args.output}: cannot write ({exc})")
+                    return 1
     if args.output and done:
         _console(stderr=True).print(f"wrote {args.output} ({len(done)} input{'s' * (len(done) != 1)})")
     return 1 if failed else 0
+
+
+def _print_analysis(out, analysis) -> None:
+    out.print(_timeline_table(analysis))
+    absent = {m: s for m, s in analysis.modalities.items() if s != "present"}
+    for m, reason in absent.items():
+        out.print(f"  {m}: absent — {reason}", highlight=False, soft_wrap=True)
+    if analysis.summary:
+        out.print(f"  summary ({analysis.summary.source}): {analysis.summary.text()}", soft_wrap=True)
+        if analysis.summary.open_labels:
+            out.print(f"  open labels: {', '.join(analysis.summary.open_labels)}", soft_wrap=True)
+        if analysis.summary.reply:
+            out.print(f"  reply: {analysis.summary.reply}", soft_wrap=True)
 
 
 # ------------------------------------------------------------------ eval
@@ -166,7 +198,8 @@ def _resolve_data(data: str, root: str | None) -> Path:
 
 
 def cmd_eval(args) -> int:
-    from .analyzers import ModelUnavailable, get_analyzer
+    from .analyzers import ModelUnavailable
+    from .registry import get_analyzer
     from .errors import InputError
     from .evaluate import corpora
     from .evaluate.run import evaluate
@@ -329,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("inputs", nargs="+", metavar="INPUT")
     a.add_argument("-o", "--output", help="write OUT.json|jsonl|csv|parquet|vtt")
     a.add_argument("--fps", type=float, default=5.0, help="video frames analysed per second (default 5)")
-    a.add_argument("--modalities", default="face,voice,text", help="comma list of face,voice,text")
+    a.add_argument("--modalities", default=",".join(MODALITIES), help=f"comma list of {','.join(MODALITIES)}")
     a.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
     a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
     a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
@@ -355,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run")
-    b.add_argument("task", choices=("face", "voice", "text"))
+    b.add_argument("task", choices=MODALITIES)
     b.add_argument("data", nargs="?", help="corpus file or folder")
     b.add_argument("--limit", type=int)
     b.add_argument("--json", help="write the comparison JSON here")

@@ -43,18 +43,22 @@ class ThreadMap:
     so that a model on single-thread sessions still keeps every core busy."""
 
     def __init__(self, workers: int | None = None, name: str = "affectlens") -> None:
+        import threading
+
         self.workers = workers or threads()
         self.name = name
         self._pool = None
+        self._lock = threading.Lock()
 
     def __call__(self, fn: Callable, items: Iterable) -> list:
         items = list(items)
         if self.workers <= 1 or len(items) <= 1:
             return [fn(x) for x in items]
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
+        with self._lock:  # callers on several threads share one pool
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
         return list(self._pool.map(fn, items))
 
 

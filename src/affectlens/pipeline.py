@@ -1,89 +1,83 @@
-"""Wire media → face | voice | text → fusion into an ``Analysis``.
+"""One analysis: media → face | voice | text → fusion → an ``Analysis`` (used by ``Engine``).
 
 Audio/video inputs are read twice, both times streaming: once for VAD (a list of
 speech spans is all that is kept), then again, audio and video side by side, cut
 into the planned segments. Buffers never hold more than one segment (≤ 8 s), so
-memory stays flat in input length.
+memory stays flat in input length. In-memory sources stream the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import __version__
-from .analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, get_analyzer
-from .errors import InputError
+from .version import __version__
+from .analyzers import Analyzer, ModelUnavailable, SegmentInput, Word
 from .fusion.conflict import detect
 from .fusion.fuse import fuse
 from .fusion.smooth import smooth_timeline
 from .media import decode, segment, transcript
 from .reason.explain import explain_analysis, explain_segment
 from .reason.llm import LLMConfig
-from .schema import MODALITIES, Analysis, MediaInfo, Segment
+from .request import AnalysisRequest, Hook
+from .registry import MODALITIES, SPECS
+from .schema import Analysis, MediaInfo, Segment
+from .sources import Image, Media, Source, Text, media_of
+from .state import RunState
 
-Progress = Callable[[float, float], None]
 CONTEXT_TURNS = 8
+LLM_MAX_SEGMENTS = 24
+#: a batch of segments is handed on before its frames exceed this many bytes
+BATCH_FRAME_BYTES = 32 * 1024**2
 
 
 @dataclass
-class Options:
-    """What to analyze and how."""
+class Run:
+    """One analysis in progress: the request, its state, where analyzers come from, the hook."""
 
-    fps: float = 5.0
-    modalities: tuple[str, ...] = MODALITIES
-    transcript: str | None = None
-    asr: bool = True
-    window_s: float = 2.0
-    batch: int = 16
-    progress: Progress | None = None
-    analyzers: dict[str, Analyzer] = field(default_factory=dict)
-    llm: LLMConfig | None = None
+    request: AnalysisRequest
+    state: RunState
+    get: Callable[[str], Analyzer]  # raises ModelUnavailable
+    hook: Hook | None = None
 
+    def emit(self, step: str, payload, completed: float | None = None, total: float | None = None) -> None:
+        if self.hook is not None:
+            self.hook(step, payload, completed=completed, total=total)
 
-def input_kind(path: str | Path) -> str:
-    """``image``, ``text``, ``dialogue`` or ``media`` from the file name."""
-    ext = Path(path).suffix.lower()
-    if ext in decode.IMAGE_EXT:
-        return "image"
-    if ext in decode.TABLE_EXT:
-        return "dialogue"
-    if ext in decode.TEXT_EXT:
-        return "text"
-    return "media"
+    def analyzers(self, wanted: Iterable[str]) -> tuple[dict[str, Analyzer], dict[str, str]]:
+        """The loadable analyzers among ``wanted`` and, for the others, why not."""
+        found, status = {}, {}
+        for key in wanted:
+            try:
+                found[key] = self.get(key)
+            except ModelUnavailable as exc:
+                status[key] = str(exc)
+        return found, status
 
 
-def _load_analyzers(opts: Options, wanted: Iterable[str]) -> tuple[dict[str, Analyzer], dict[str, str]]:
-    found, status = {}, {}
-    for key in wanted:
-        if key in opts.analyzers:
-            found[key] = opts.analyzers[key]
-            continue
-        try:
-            found[key] = get_analyzer(key)
-        except ModelUnavailable as exc:
-            status[key] = str(exc)
-    return found, status
-
-
-def analyze(path: str | Path, opts: Options | None = None) -> Analysis:
-    """Analyze one input file.
+def analyze(source: Source, run: Run) -> Analysis:
+    """Analyze one source (a path or an in-memory :mod:`affectlens.sources` value).
 
     Raises
     ------
     InputError
-        When the file is missing, empty, corrupt, unsupported or too large.
+        When the input is missing, empty, corrupt, unsupported or too large.
     """
-    opts = opts or Options()
-    return interpret(_analyze(decode.check_file(path), opts), opts.llm)
-
-
-LLM_MAX_SEGMENTS = 24
+    kind, payload = media_of(source)
+    if kind in ("text", "dialogue"):
+        analysis = _analyze_text(payload, kind, run)
+    elif kind == "image":
+        analysis = _analyze_image(payload, run)
+    else:
+        analysis = _analyze_media(payload, run)
+    analysis = interpret(analysis, run.request.llm)
+    run.emit("done", analysis)
+    return analysis
 
 
 def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
@@ -113,24 +107,32 @@ def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
     return analysis
 
 
-def _analyze(p: Path, opts: Options) -> Analysis:
-    kind = input_kind(p)
-    if kind in ("text", "dialogue"):
-        return _analyze_text(p, kind, opts)
-    info = decode.probe(p)
-    if kind == "image":
-        frames = [(0.0, decode.load_image(p))]
-        return _run(info, [segment.Span(0.0, 0.0, "image")],
-                    lambda needs: iter([SegmentInput(0.0, 0.0, frames=frames)]), opts, words_from=None)
-    words = transcript.load_transcript(opts.transcript) if opts.transcript else None
+def _analyze_image(payload: Path | Image, run: Run) -> Analysis:
+    if isinstance(payload, Path):
+        info, img = decode.probe(payload), decode.load_image(payload)
+    else:
+        img = payload.pixels
+        info = MediaInfo(path=payload.name, kind="image", size_bytes=img.nbytes, has_video=True,
+                         width=img.shape[1], height=img.shape[0])
+    run.emit("probe", info)
+    frames = [(0.0, img)]
+    return _run(info, [segment.Span(0.0, 0.0, "image")],
+                lambda needs: iter([SegmentInput(0.0, 0.0, frames=frames)]), run, words_from=None)
+
+
+def _analyze_media(media: Media, run: Run) -> Analysis:
+    req, info = run.request, media.info
+    run.emit("probe", info)
+    words = transcript.load_transcript(req.transcript) if req.transcript else None
     with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool:
         speech, audio_s = None, None
         if info.has_audio:  # one decode: VAD reads the stream while it is spooled to disk
-            speech = _vad(decode.spool(decode.prefetch(decode.iter_audio(p)), spool))
+            speech = _vad(decode.spool(decode.prefetch(media.audio_chunks()), spool))
             audio_s = spool.tell() / 2 / decode.SAMPLE_RATE
-        duration = info.duration or audio_s or _measure_duration(p, info)
-        plan = segment.plan(duration, speech, window_s=opts.window_s)
-        return _run(info, plan, lambda needs: _stream_segments(p, info, plan, opts, words, needs, spool), opts,
+        run.emit("speech", list(speech or []))
+        duration = info.duration or audio_s or media.measured_duration()
+        plan = segment.plan(duration, speech, window_s=req.window_s)
+        return _run(info, plan, lambda needs: _stream_segments(media, plan, req.fps, words, needs, spool), run,
                     words_from="transcript" if words else None)
 
 
@@ -140,21 +142,14 @@ def _vad(chunks: Iterable[np.ndarray]) -> list[tuple[float, float]]:
     return speech_spans(chunks)
 
 
-def _measure_duration(path: Path, info: MediaInfo) -> float:
-    last = 0.0
-    for t, _ in decode.iter_frames(path, fps=1.0):
-        last = t
-    return last + 1.0
-
-
-def _stream_segments(path: Path, info: MediaInfo, plan: list[segment.Span], opts: Options,
-                     words: list[Word] | None, needs: set[str], spool) -> Iterator[SegmentInput]:
+def _stream_segments(media: Media, plan: list[segment.Span], fps: float, words: list[Word] | None,
+                     needs: set[str], spool) -> Iterator[SegmentInput]:
     """Segment inputs in plan order, decoding only the streams the analyzers ``needs``
     (audio is read back from the ``spool`` the VAD pass wrote)."""
-    want_video = info.has_video and "video" in needs
-    want_audio = info.has_audio and "audio" in needs
+    want_video = media.info.has_video and "video" in needs
+    want_audio = media.info.has_audio and "audio" in needs
     audio = _AudioCursor(decode.read_spool(spool)) if want_audio else None
-    frames = _FrameCursor(decode.iter_frames(path, fps=opts.fps)) if want_video else None
+    frames = _FrameCursor(media.frames(fps)) if want_video else None
     for span in plan:
         inp = SegmentInput(span.t0, span.t1)
         if audio is not None:
@@ -209,56 +204,49 @@ class _FrameCursor:
 
 
 def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[str]], Iterator[SegmentInput]],
-         opts: Options, words_from: str | None) -> Analysis:
-    wanted = [m for m in opts.modalities if m in MODALITIES]
-    has = {"face": info.has_video, "voice": info.has_audio,
-           "text": bool(words_from) or (info.has_audio and opts.asr)}
-    status = {m: "input has no " + {"face": "video or image", "voice": "audio stream",
-                                    "text": "words (no transcript, ASR off)"}[m]
-              for m in wanted if not has[m]}
+         run: Run, words_from: str | None, wanted: Iterable[str] | None = None) -> Analysis:
+    req = run.request
+    wanted = [m for m in (req.modalities if wanted is None else wanted) if m in MODALITIES]
+    offers = {"video": info.has_video, "audio": info.has_audio,
+              "words": bool(words_from) or (info.has_audio and req.asr)}
+    status = {m: SPECS[m].no_input for m in wanted if not offers[SPECS[m].needs]}
     status.update({m: "not requested" for m in MODALITIES if m not in wanted})
-    analyzers, missing = _load_analyzers(opts, [m for m in wanted if has[m]])
+    analyzers, missing = run.analyzers([m for m in wanted if offers[SPECS[m].needs]])
     status.update(missing)
     asr = None
-    if "text" in analyzers and not words_from:
+    if not words_from and any(SPECS[m].needs == "words" for m in analyzers):
         asr, reason = _asr()
         if asr is None:
-            status["text"] = reason
-            analyzers.pop("text")
-    needs = {"video"} if "face" in analyzers else set()
-    if "voice" in analyzers or asr is not None:
+            for m in [m for m in analyzers if SPECS[m].needs == "words"]:
+                status[m] = reason
+                analyzers.pop(m)
+    needs = {SPECS[m].needs for m in analyzers} - {"words"}
+    if asr is not None:
         needs.add("audio")
     segments: list[Segment] = []
-    total = info.duration or 0.0
+    total = info.duration or (plan[-1].t1 if plan else 0.0)
     # decoding runs a couple of segments ahead in a thread, overlapping the models
     inputs = decode.prefetch(make_inputs(needs), depth=2)
     with contextlib.closing(inputs):
-        for span, batch in _batched(plan, inputs, opts.batch):
+        for span, batch in _batched(plan, inputs, req.batch):
             if asr is not None:
                 for inp, sp in zip(batch, span):
                     if sp.kind == "speech" and inp.audio is not None:
                         inp.words = asr(inp.audio, inp.t0)
-            ests = {key: an.analyze_batch(batch) for key, an in analyzers.items()}
+            ests = {key: an.analyze_batch(batch, run.state) for key, an in analyzers.items()}
+            done = []
             for i, (sp, inp) in enumerate(zip(span, batch)):
                 seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None)
                 seg.estimates = {k: v[i] for k, v in ests.items() if v[i] is not None}
                 seg.fused = fuse(list(seg.estimates.values()))
-                segments.append(seg)
-            if opts.progress:
-                opts.progress(span[-1].t1, total)
+                done.append(seg)
+            segments += done
+            run.emit("segments", done, completed=span[-1].t1, total=total)
     for key in analyzers:
-        if not any(key in s.estimates for s in segments):
-            status[key] = {"face": "no face found", "voice": "no speech found",
-                           "text": "no words found"}[key]
-        else:
-            status[key] = "present"
+        status[key] = "present" if any(key in s.estimates for s in segments) else SPECS[key].none_found
     return Analysis(affectlens_version=__version__, media=info,
                     models=[an.info() for an in analyzers.values()],
                     modalities={m: status[m] for m in MODALITIES}, segments=segments)
-
-
-#: a batch of segments is handed on before its frames exceed this many bytes
-BATCH_FRAME_BYTES = 32 * 1024**2
 
 
 def _batched(plan: list[segment.Span], inputs: Iterator[SegmentInput], n: int):
@@ -287,35 +275,39 @@ def _asr():
         return None, str(exc)
 
 
-def _analyze_text(path: Path, kind: str, opts: Options) -> Analysis:
-    dialogues = transcript.load_dialogues(path)
-    info = MediaInfo(path=str(path), kind=kind, size_bytes=path.stat().st_size)
+def _analyze_text(payload: Path | Text, kind: str, run: Run) -> Analysis:
+    if isinstance(payload, Text):
+        dialogues = [transcript.parse_text(payload.text, payload.name)]
+        info = MediaInfo(path=payload.name, kind=kind, size_bytes=len(payload.text.encode()))
+    else:
+        dialogues = transcript.load_dialogues(payload)
+        info = MediaInfo(path=str(payload), kind=kind, size_bytes=payload.stat().st_size)
+    run.emit("probe", info)
     plan, inputs = [], []
     for dialogue in dialogues:
         for i, w in enumerate(dialogue):
             plan.append(segment.Span(w.t0, w.t1, "utterance"))
             inputs.append(SegmentInput(w.t0, w.t1, words=[w], speaker=w.speaker,
                                        context=dialogue[max(0, i - CONTEXT_TURNS):i]))
-    info.duration = None
-    opts_text = Options(**{**opts.__dict__, "modalities": tuple(m for m in opts.modalities if m == "text")})
-    analysis = _run(info, plan, lambda needs: iter(inputs), opts_text, words_from="text")
+    analysis = _run(info, plan, lambda needs: iter(inputs), run, words_from="text",
+                    wanted=[m for m in run.request.modalities if SPECS[m].needs == "words"])
     for seg, inp in zip(analysis.segments, inputs):
         seg.speaker = inp.speaker
     if analysis.modalities["text"] == "present" and any(inp.context for inp in inputs):
-        _add_dialogue_context(analysis, inputs, opts)
+        _add_dialogue_context(analysis, inputs, run)
     return analysis
 
 
-def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], opts: Options) -> None:
+def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], run: Run) -> None:
     """For conversations, the context-aware dialogue model decides the canonical label; the
     text model's fine labels, VAD and word cues stay."""
-    found, _ = _load_analyzers(opts, ["dialogue"])
+    found, _ = run.analyzers(["dialogue"])
     if "dialogue" not in found:
         return
-    dialogue = found["dialogue"]
-    for start in range(0, len(inputs), opts.batch):
-        ests = dialogue.analyze_batch(inputs[start:start + opts.batch])
-        for seg, est in zip(analysis.segments[start:start + opts.batch], ests):
+    dialogue, n = found["dialogue"], run.request.batch
+    for start in range(0, len(inputs), n):
+        ests = dialogue.analyze_batch(inputs[start:start + n], run.state)
+        for seg, est in zip(analysis.segments[start:start + n], ests):
             text = seg.estimates.get("text")
             if est is None or text is None:
                 continue
@@ -324,15 +316,3 @@ def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], opts: 
                 "confidence": est.confidence})
             seg.fused = fuse(list(seg.estimates.values()))
     analysis.models.append(dialogue.info())
-
-
-def analyze_many(paths: Iterable[str | Path], opts: Options | None = None,
-                 on_error: Callable[[InputError], None] | None = None) -> Iterator[tuple[str, Analysis]]:
-    """Analyze several inputs; a bad one is reported through ``on_error`` and skipped."""
-    for path in paths:
-        try:
-            yield str(path), analyze(path, opts)
-        except InputError as exc:
-            if on_error is None:
-                raise
-            on_error(exc)

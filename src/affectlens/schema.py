@@ -16,7 +16,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 LABELS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
-MODALITIES: tuple[str, ...] = ("face", "voice", "text")
 
 #: Each corpus' own label -> (canonical label, fine label kept beside it).
 #: The fine label equals the canonical one unless the corpus says something finer.

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import ModelUnavailable, SegmentInput, Word, evidence_off, get_analyzer
+from ..analyzers import ModelUnavailable, SegmentInput, Word
+
+from ..registry import get_analyzer
 from ..errors import InputError
 from ..fusion.conflict import detect
 from ..fusion.fuse import fuse
 from ..media import decode, transcript
 from ..schema import LABELS, Estimate, to_canonical
+from ..state import RunState
 from . import metrics, overlap
 
 COLUMNS = ("image_or_video", "audio", "text", "face_label", "voice_label", "label")
@@ -99,15 +102,15 @@ def analyse_rows(rows: list[AVRow], batch: int = 32, asr=None) -> list[dict[str,
     needed = sorted({m for r in rows for m in inputs_for_kinds(r, asr is not None)})
     analyzers = {m: get_analyzer(m) for m in needed}
     results: list[dict[str, Estimate]] = []
-    with evidence_off(*analyzers.values()):
-        for i in range(0, len(rows), batch):
-            chunk = [inputs_for(r, asr) for r in rows[i:i + batch]]
-            per_mod = {}
-            for m, an in analyzers.items():
-                idx = [j for j, c in enumerate(chunk) if m in c]
-                per_mod[m] = dict(zip(idx, an.analyze_batch([chunk[j][m] for j in idx])))
-            for j in range(len(chunk)):
-                results.append({m: e for m in analyzers if (e := per_mod[m].get(j)) is not None})
+    for i in range(0, len(rows), batch):
+        chunk = [inputs_for(r, asr) for r in rows[i:i + batch]]
+        per_mod = {}
+        for m, an in analyzers.items():
+            idx = [j for j, c in enumerate(chunk) if m in c]
+            with RunState(evidence=False) as state:
+                per_mod[m] = dict(zip(idx, an.analyze_batch([chunk[j][m] for j in idx], state)))
+        for j in range(len(chunk)):
+            results.append({m: e for m in analyzers if (e := per_mod[m].get(j)) is not None})
     return results
 
 

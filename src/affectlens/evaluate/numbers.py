@@ -245,7 +245,7 @@ def relabel(data: Path) -> list[str]:
     overlap.attach(text["valence"], eb, ["text-minilm"])
     overlap.attach(text, overlap.eval_keys("text", single), ["text-minilm"])
     (BENCH / "text.json").write_text(json.dumps(text, indent=1))
-    from ..voice import bench as vb
+    from .bench import voice as vb
     from .bench import voice_overlap
 
     voice = {**_bench("voice"), **voice_overlap(*vb.default_split(data))}

@@ -54,10 +54,12 @@ class ItemKey:
 
 
 def speech_key(path: Path, speaker: str | None = None) -> ItemKey:
-    from .corpora import speech_label
+    from .corpora import speech
 
-    parsed = speech_label(Path(path))
-    spk = f"{parsed[0]}-{parsed[2]}" if parsed else speaker
+    try:
+        spk = speech.parse(path).speaker
+    except (ValueError, KeyError):
+        spk = speaker
     return ItemKey(speaker=spk, name=Path(path).name)
 
 

@@ -7,8 +7,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..analyzers import Analyzer
+from ..analyzers import Analyzer, ModelMeta
 from ..schema import LABEL_MAPS, LABELS, Estimate
+from ..state import RunState
 from . import metrics, overlap
 from .corpora import EvalSet
 
@@ -35,12 +36,9 @@ def _scores(est: Estimate | None, labels: list[str]) -> np.ndarray:
     return p / total if total > 0 else np.full(len(labels), 1 / len(labels))
 
 
-def _meta_val(meta: dict):
-    """The validation numbers a model's meta.json records (key names vary by recipe)."""
-    for key in ("val_metrics", "val", "validation"):
-        if key in meta:
-            return meta[key].get("metrics", meta[key]) if isinstance(meta[key], dict) else meta[key]
-    return None
+def _meta_val(meta: ModelMeta) -> dict:
+    """The validation numbers a model's meta.json records (``val_metrics``, or its ``metrics``)."""
+    return meta.val_metrics.get("metrics", meta.val_metrics)
 
 
 def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None = None,
@@ -55,17 +53,14 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
     items = es.items[:limit] if limit else es.items
     estimates: list[Estimate | None] = []
     t_model = 0.0
-    evidence, analyzer.evidence = analyzer.evidence, False  # scores only: skip costly cues
-    try:
-        for i in range(0, len(items), batch):
-            inputs = [es.load(it) for it in items[i:i + batch]]
-            t = time.perf_counter()
-            estimates += analyzer.analyze_batch(inputs)
-            t_model += time.perf_counter() - t
-            if progress:
-                progress(min(i + batch, len(items)), len(items))
-    finally:
-        analyzer.evidence = evidence
+    for i in range(0, len(items), batch):
+        inputs = [es.load(it) for it in items[i:i + batch]]
+        t = time.perf_counter()
+        with RunState(evidence=False) as state:  # scores only: skip costly cues
+            estimates += analyzer.analyze_batch(inputs, state)
+        t_model += time.perf_counter() - t
+        if progress:
+            progress(min(i + batch, len(items)), len(items))
     out = {"task": es.task, "data": es.data, "format": es.fmt, "n": len(items),
            "model": {**analyzer.info().model_dump(), "meta_val": _meta_val(analyzer.meta())}}
     if es.kind == "single":

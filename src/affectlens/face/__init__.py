@@ -1,9 +1,5 @@
 """Faces: detection, tracking, alignment, expression classification and facial cues.
 
-Importing this package registers the ``face`` analyzer (:class:`FaceAnalyzer`). Heavy
+The analyzer is :class:`affectlens.face.analyzer.FaceAnalyzer` (named in ``spec.py``). Heavy
 dependencies (onnxruntime, mediapipe, OpenCV) load only when a model is first used.
 """
-
-from .analyzer import FaceAnalyzer, TrackSummary
-
-__all__ = ["FaceAnalyzer", "TrackSummary"]

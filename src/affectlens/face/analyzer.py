@@ -7,19 +7,21 @@ Registered as ``face`` (model ``face-cnn``). Two entry points:
 - :meth:`FaceAnalyzer.analyze_tracks` — one estimate per face track, for a per-person
   timeline.
 
-Tracks persist across consecutive segments of one video (frame times must increase), so
-a person keeps the same id (``face1``, ``face2``, ...) for the whole video.
+Tracks persist across consecutive segments of one run (frame times must increase), so a
+person keeps the same id (``face1``, ``face2``, ...) for the whole video. The tracker (with its
+MediaPipe graphs) and the frame cache belong to the run: they live in its ``RunState``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
 
-from ..analyzers import Analyzer, SegmentInput, build_estimate, register
+from ..analyzers import Analyzer, SegmentInput, build_estimate
 from ..schema import LABELS, Cue, Estimate
+from ..state import RunState, run_state
 from .classifier import MODEL_NAME, ExpressionCNN, to_gray48
 from .geometry import CUE_UNITS
 from .tracker import FaceObservation, FaceTracker
@@ -65,22 +67,35 @@ class TrackSummary:
     size: float
 
 
-@register("face")
+@dataclass
+class FaceRun:
+    """A run's face state: its tracker and the summaries of the last segment seen."""
+
+    tracker: FaceTracker = field(default_factory=FaceTracker)
+    cache: tuple[tuple, list[np.ndarray], list[TrackSummary]] | None = None
+
+    def close(self) -> None:
+        self.tracker.close()
+
+
 class FaceAnalyzer(Analyzer):
     """Facial expression (7 labels + valence/arousal) and facial cues per face track."""
 
     name = MODEL_NAME
-    version = "1.0"
     modality = "face"
     weights = ("model.onnx", "meta.json")
+    meta_keys = ("labels", "temperature", "valence_arousal")
 
     def __init__(self) -> None:
         self.cnn = ExpressionCNN(self.model_dir)
-        self.tracker = FaceTracker()
-        self._cache: tuple[tuple, list[np.ndarray], list[TrackSummary]] | None = None
-        meta = self.meta()
-        if meta.get("version"):
-            self.version = str(meta["version"])
+
+    def load(self) -> None:
+        """Validate meta.json, read the classifier's meta and open its ONNX session."""
+        super().load()
+        self.cnn.meta, self.cnn.session  # noqa: B018  (properties load on first access)
+
+    def _run(self, state: RunState) -> FaceRun:
+        return state.part("face", FaceRun)
 
     # ------------------------------------------------------------------ face crops
     def _crop_estimates(self, batch: list[SegmentInput]) -> list[Estimate | None]:
@@ -106,21 +121,24 @@ class FaceAnalyzer(Analyzer):
         return out
 
     # ------------------------------------------------------------------ video / images
-    def observe(self, inputs: SegmentInput) -> list[list[FaceObservation]]:
+    def observe(self, inputs: SegmentInput, state: RunState | None = None) -> list[list[FaceObservation]]:
         """Per-frame faces of a segment: for each frame, its observations (track id,
-        box, 468 landmarks, aligned crop, per-frame cues)."""
-        return [self.tracker.update(float(t), img) for t, img in inputs.frames]
+        box, 468 landmarks, aligned crop, per-frame cues), tracked within ``state``'s run."""
+        with run_state(state) as st:
+            tracker = self._run(st).tracker
+            return [tracker.update(float(t), img) for t, img in inputs.frames]
 
-    def _summaries(self, inputs: SegmentInput) -> list[TrackSummary]:
+    def _summaries(self, inputs: SegmentInput, state: RunState) -> list[TrackSummary]:
         # The cache keeps the frame arrays themselves, so an identical key means the very
         # same frames (analyze + analyze_tracks on one segment mesh it only once).
+        run = self._run(state)
         key = (inputs.t0, inputs.t1, tuple(float(t) for t, _ in inputs.frames))
         frames = [img for _, img in inputs.frames]
-        if (self._cache is not None and self._cache[0] == key
-                and len(self._cache[1]) == len(frames)
-                and all(a is b for a, b in zip(self._cache[1], frames))):
-            return self._cache[2]
-        per_frame = self.observe(inputs)
+        if (run.cache is not None and run.cache[0] == key
+                and len(run.cache[1]) == len(frames)
+                and all(a is b for a, b in zip(run.cache[1], frames))):
+            return run.cache[2]
+        per_frame = self.observe(inputs, state)
         obs = [o for frame in per_frame for o in frame]
         summaries: list[TrackSummary] = []
         if obs:
@@ -136,7 +154,7 @@ class FaceAnalyzer(Analyzer):
                 t0, t1 = min(o.time for o in mine), max(o.time for o in mine)
                 cues = [Cue(modality="face", name=name, unit=unit, t0=t0, t1=t1,
                             value=round(float(np.median([o.cues[name] for o in mine])), 4),
-                            baseline=_round(self.tracker.baseline(tid, name)))
+                            baseline=_round(run.tracker.baseline(tid, name)))
                         for name, unit in CUE_UNITS.items()]
                 quality = {"face_size": round(size, 1), "frames_with_face": len(mine) / n_frames,
                            "n_tracks": float(len(ids))}
@@ -144,10 +162,10 @@ class FaceAnalyzer(Analyzer):
                                      fine_predicted=compound(p))
                 summaries.append(TrackSummary(tid, est, len(mine), size))
             summaries.sort(key=lambda s: (s.frames, s.size), reverse=True)
-        self._cache = (key, frames, summaries)
+        run.cache = (key, frames, summaries)
         return summaries
 
-    def analyze_tracks(self, inputs: SegmentInput) -> dict[str, Estimate]:
+    def analyze_tracks(self, inputs: SegmentInput, state: RunState | None = None) -> dict[str, Estimate]:
         """One estimate per face track in the segment, dominant track first.
 
         Returns
@@ -161,32 +179,35 @@ class FaceAnalyzer(Analyzer):
         if inputs.face_crop:
             est = self._crop_estimates([inputs])[0]
             return {} if est is None else {"face1": est}
-        return {s.track_id: s.estimate for s in self._summaries(inputs)}
+        with run_state(state) as st:
+            return {s.track_id: s.estimate for s in self._summaries(inputs, st)}
 
-    def dominant_track(self, inputs: SegmentInput) -> str | None:
+    def dominant_track(self, inputs: SegmentInput, state: RunState | None = None) -> str | None:
         """Id of the segment's dominant track (``None`` without faces)."""
         if inputs.face_crop:
             return "face1" if inputs.frames else None
-        s = self._summaries(inputs)
+        with run_state(state) as st:
+            s = self._summaries(inputs, st)
         return s[0].track_id if s else None
 
-    def analyze(self, inputs: SegmentInput) -> Estimate | None:
+    def analyze(self, inputs: SegmentInput, state: RunState | None = None) -> Estimate | None:
         """Estimate of the segment's dominant face, or ``None`` when no face is found."""
-        if inputs.face_crop:
-            return self._crop_estimates([inputs])[0]
-        s = self._summaries(inputs)
-        return s[0].estimate if s else None
+        return self.analyze_batch([inputs], state)[0]
 
-    def analyze_batch(self, batch: Iterable[SegmentInput]) -> list[Estimate | None]:
+    def analyze_batch(self, batch: Iterable[SegmentInput],
+                      state: RunState | None = None) -> list[Estimate | None]:
         """Face-crop inputs share one batched CNN pass; video segments run in order."""
         batch = list(batch)
         out: list[Estimate | None] = [None] * len(batch)
         crop_idx = [i for i, x in enumerate(batch) if x.face_crop]
         for i, est in zip(crop_idx, self._crop_estimates([batch[i] for i in crop_idx])):
             out[i] = est
-        for i, x in enumerate(batch):
-            if not x.face_crop:
-                out[i] = self.analyze(x)
+        video = [i for i, x in enumerate(batch) if not x.face_crop]
+        if video:
+            with run_state(state) as st:
+                for i in video:
+                    s = self._summaries(batch[i], st)
+                    out[i] = s[0].estimate if s else None
         return out
 
 

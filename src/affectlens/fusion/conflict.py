@@ -7,6 +7,7 @@ from itertools import combinations
 import numpy as np
 
 from ..schema import LABELS, Conflict, Estimate
+from .params import conflict_features, js_divergence, learned_params, participants
 
 #: a pair counts as conflicting above this score
 FLAG_ABOVE = 0.35
@@ -14,15 +15,6 @@ FLAG_ABOVE = 0.35
 VALENCE_DEADBAND = 0.15
 #: the pair the learned conflict model was fit on; other pairs use the heuristic
 LEARNED_PAIR = ("face", "voice")
-
-
-def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen–Shannon divergence in bits (0 = identical, 1 = disjoint)."""
-    p, q = np.asarray(p, float) + 1e-12, np.asarray(q, float) + 1e-12
-    p, q = p / p.sum(), q / q.sum()
-    m = (p + q) / 2
-    kl = lambda a, b: float((a * np.log2(a / b)).sum())  # noqa: E731
-    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
 def pair_score(a: Estimate, b: Estimate) -> tuple[float, bool, bool]:
@@ -41,9 +33,6 @@ def pair_score(a: Estimate, b: Estimate) -> tuple[float, bool, bool]:
 
 def learned_score(a: Estimate, b: Estimate) -> tuple[float, float] | None:
     """Conflict probability from the learned model and its flag threshold, if installed."""
-    from .fuse import learned_params
-    from .learned import conflict_features
-
     params = learned_params()
     if params is None or not params.conflict_w.any():
         return None
@@ -59,8 +48,6 @@ def detect(estimates: dict[str, Estimate]) -> Conflict | None:
     The score of a face–voice pair is the learned conflict probability when the fusion
     model is installed (it was fit on such pairs); other pairs, and all pairs without the
     model, use the Jensen–Shannon / valence-gap heuristic of ``pair_score``."""
-    from .learned import participants
-
     voting = participants(estimates)
     if len(voting) < 2:
         return None

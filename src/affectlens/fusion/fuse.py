@@ -2,7 +2,7 @@
 
 With the learned parameters installed (``models/fusion-lr/fusion.json``, recipe
 ``python -m affectlens.train fusion``) two or more modalities are combined by
-reliability-weighted log-linear pooling (``fusion.learned``); the weight each modality
+reliability-weighted log-linear pooling (``fusion.params``); the weight each modality
 got is reported in the fused estimate's ``quality``. Without them, the fallback is the
 confidence-weighted mean of the calibrated probabilities. A single modality is passed
 through unchanged (its own calibration stands).
@@ -10,24 +10,13 @@ through unchanged (its own calibration stands).
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
-from ..analyzers import build_estimate, model_dir
+from ..analyzers import build_estimate
 from ..schema import LABELS, Estimate
+from .params import LEARNED_MODEL, learned_params
 
 MEAN_MODEL = "fusion-confidence-mean"
-LEARNED_MODEL = "fusion-lr"
-
-
-@cache
-def learned_params():
-    """The learned fusion parameters, or ``None`` when not installed."""
-    from .learned import FusionParams
-
-    path = model_dir(LEARNED_MODEL) / "fusion.json"
-    return FusionParams.load(path) if path.is_file() else None
 
 
 def _weighted(estimates: list[Estimate], w: np.ndarray, attr: str) -> float | None:

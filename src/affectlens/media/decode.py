@@ -26,6 +26,18 @@ MAX_IMAGE_PIXELS = 100_000_000
 MAX_TEXT_BYTES = 50 * 1024**2
 
 
+def input_kind(path: str | os.PathLike) -> str:
+    """``image``, ``text``, ``dialogue`` or ``media`` from the file name."""
+    ext = Path(path).suffix.lower()
+    if ext in IMAGE_EXT:
+        return "image"
+    if ext in TABLE_EXT:
+        return "dialogue"
+    if ext in TEXT_EXT:
+        return "text"
+    return "media"
+
+
 def check_file(path: str | os.PathLike) -> Path:
     """Refuse missing, unreadable, empty or absurdly large inputs with a one-line reason."""
     p = Path(path)
@@ -187,33 +199,52 @@ def iter_frames(path: str | os.PathLike, fps: float = 5.0,
     if fps <= 0:
         raise ValueError("fps must be positive")
     p = Path(path)
-    step = 1.0 / fps
     with _open(p) as container:
         if not container.streams.video:
             raise InputError(p, "no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        next_t = 0.0
         try:
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                t = float(frame.time)
-                if t + 1e-6 < next_t:
-                    continue
-                w, h = frame.width, frame.height
-                scale = 1.0
-                if max_side and max(w, h) > max_side:
-                    scale = max_side / max(w, h)
-                img = frame.to_ndarray(
-                    format="rgb24",
-                    width=int(round(w * scale)) // 2 * 2 or w,
-                    height=int(round(h * scale)) // 2 * 2 or h,
-                ) if scale != 1.0 else frame.to_ndarray(format="rgb24")
-                yield t, img
-                next_t = (np.floor(t / step + 1e-6) + 1) * step
+            timed = ((float(f.time), f) for f in container.decode(stream) if f.time is not None)
+            for t, frame in pick_frames(timed, fps):
+                size = _fitted(frame.width, frame.height, max_side)
+                if size is None:
+                    yield t, frame.to_ndarray(format="rgb24")
+                else:
+                    yield t, frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
         except av.error.FFmpegError as exc:
             raise InputError(p, f"video stream is corrupt ({_short(exc)})") from None
+
+
+def pick_frames(timed: Iterable[tuple[float, object]], fps: float) -> Iterator[tuple[float, object]]:
+    """The ``(time, frame)`` pairs sampled at ``fps``: the first frame at or after each
+    sampling instant (one rule for decoded files and in-memory frames)."""
+    step = 1.0 / fps
+    next_t = 0.0
+    for t, frame in timed:
+        if t + 1e-6 < next_t:
+            continue
+        yield t, frame
+        next_t = (np.floor(t / step + 1e-6) + 1) * step
+
+
+def fit_side(img: np.ndarray, max_side: int | None = 1280) -> np.ndarray:
+    """An in-memory frame downscaled like ``iter_frames`` does when its long side exceeds
+    ``max_side`` (to even sides)."""
+    size = _fitted(img.shape[1], img.shape[0], max_side)
+    if size is None:
+        return img
+    import cv2
+
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def _fitted(w: int, h: int, max_side: int | None) -> tuple[int, int] | None:
+    """``(width, height)`` scaled to fit ``max_side`` (even sides), or ``None`` when it fits."""
+    if not max_side or max(w, h) <= max_side:
+        return None
+    scale = max_side / max(w, h)
+    return int(round(w * scale)) // 2 * 2 or w, int(round(h * scale)) // 2 * 2 or h
 
 
 def prefetch(items: Iterable, depth: int = 4) -> Iterator:

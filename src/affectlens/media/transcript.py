@@ -181,13 +181,20 @@ def load_dialogues(path: str | Path) -> list[list[Word]]:
         if not dialogues:
             raise InputError(p, "no utterances in the table")
         return list(dialogues.values())
-    text = read_text(p)
-    if ext in (".srt", ".vtt") or _CUE_LINE.search(text[:2000] if "-->" in text else ""):
+    return [parse_text(read_text(p), p, subtitles=ext in (".srt", ".vtt"))]
+
+
+def parse_text(text: str, name: str | Path, subtitles: bool = False) -> list[Word]:
+    """Utterances of a text: subtitle cues when it is (or looks like) SRT/WebVTT, else a plain
+    or ``speaker: text`` transcript. ``name`` labels errors."""
+    if not text.strip():
+        raise InputError(name, "text is empty")
+    if subtitles or _CUE_LINE.search(text[:2000] if "-->" in text else ""):
         words = parse_subtitles(text)
         if not words:
-            raise InputError(p, "no subtitle cues found")
-        return [words]
-    return [parse_transcript(text)]
+            raise InputError(name, "no subtitle cues found")
+        return words
+    return parse_transcript(text)
 
 
 def load_transcript(path: str | Path) -> list[Word]:

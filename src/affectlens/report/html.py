@@ -8,11 +8,12 @@ import html
 import io
 from pathlib import Path
 
+from ..registry import MODALITIES
 from ..schema import LABELS, Analysis, Segment
 
 COLORS = {"neutral": "#9aa0a6", "happy": "#f4b400", "sad": "#4285f4", "angry": "#db4437",
           "fearful": "#8e44ad", "disgusted": "#0f9d58", "surprised": "#ff7f0e", "uncertain": "#e8eaed"}
-ROWS = ("face", "voice", "text", "fused")
+ROWS = (*MODALITIES, "fused")
 MAX_THUMBS = 300
 WIDTH, ROW_H, LEFT = 1100, 26, 70
 
@@ -119,7 +120,7 @@ def _segment_row(i: int, seg: Segment, thumb: str | None, ordinal: bool) -> str:
     when = f"#{i + 1}" if ordinal else f"{seg.start:.1f}–{seg.end:.1f} s"
     cells = [html.escape(when) + (f"<br>{html.escape(seg.speaker)}" if seg.speaker else "")]
     cells.append(f'<img class="thumb" alt="frame" src="data:image/jpeg;base64,{thumb}">' if thumb else "")
-    for m in ("face", "voice", "text"):
+    for m in MODALITIES:
         e = seg.estimates.get(m)
         cells.append(_chip(e.label, e.confidence) if e else "–")
     cells.append(_chip(seg.fused.label, seg.fused.confidence) if seg.fused else "–")

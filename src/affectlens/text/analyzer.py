@@ -4,8 +4,8 @@ Both run a fine-tuned all-MiniLM-L6-v2 exported to ONNX, with onnxruntime and th
 ``tokenizers`` package (no torch at inference).
 
 Evidence (word-occlusion cues: one extra forward pass per word, about 10× the cost) follows
-``Analyzer.evidence``: on by default, off in ``affectlens eval`` and ``affectlens bench``;
-``analyze_batch(batch, evidence=...)`` overrides it for one call.
+the run's ``RunState.evidence``: on by default (and without a state), off in ``affectlens eval``
+and ``affectlens bench``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..analyzers import (Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, register,
-                         softmax)
+from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, softmax
 from ..schema import LABELS, Cue, Estimate
+from ..state import RunState
 from .encoding import encode_dialogue, encode_texts, load_tokenizer, pad_batch
 from .occlusion import occlude
 
@@ -41,7 +41,6 @@ def _tokens(words: Sequence[Word]) -> list[tuple[str, float, float]]:
 class _MiniLMAnalyzer(Analyzer):
     """Shared ONNX session, tokenizer, batching and occlusion for the MiniLM analyzers."""
 
-    version = "1.0"
     modality = "text"
     weights = ("model.onnx", "tokenizer.json", "meta.json")
     #: texts per forward pass. 1: the int8 model quantizes activations per pass, so a text's
@@ -52,10 +51,7 @@ class _MiniLMAnalyzer(Analyzer):
     #: one thread and ``threads()`` passes run side by side (measured 209 -> 345 texts/s, 2 cores)
     workers: int | None = None
 
-    def __init__(self, evidence: bool = True, batch_evidence: bool = False,
-                 model_dir: str | Path | None = None, n_cues: int = 3) -> None:
-        self.evidence = evidence
-        self.batch_evidence = batch_evidence
+    def __init__(self, model_dir: str | Path | None = None, n_cues: int = 3) -> None:
         self.n_cues = n_cues
         self._dir = Path(model_dir) if model_dir else None
         self._sess = None
@@ -73,6 +69,7 @@ class _MiniLMAnalyzer(Analyzer):
         reason = self.unavailable_reason()
         if reason:
             raise ModelUnavailable(reason)
+        super().load()
         try:
             import onnxruntime  # noqa: F401
             import tokenizers  # noqa: F401
@@ -103,16 +100,16 @@ class _MiniLMAnalyzer(Analyzer):
         inv[order] = np.arange(len(order))
         return {k: np.concatenate([r[j] for r in results])[inv] for j, k in enumerate(self._outputs)}
 
-    def analyze(self, inputs: SegmentInput) -> Estimate | None:
-        """One segment, with occlusion cues when the analyzer's ``evidence`` is on."""
-        return self.analyze_batch([inputs], evidence=self.evidence)[0]
+    def analyze(self, inputs: SegmentInput, state: RunState | None = None) -> Estimate | None:
+        """One segment, with occlusion cues unless ``state.evidence`` is off."""
+        return self.analyze_batch([inputs], state)[0]
 
-    def _start(self, batch: Iterable[SegmentInput], evidence: bool | None):
+    def _start(self, batch: Iterable[SegmentInput], state: RunState | None):
         """Load the model; the batch as a list, the evidence flag in force, the indices of
         segments that have words and a result list of ``None``."""
         self.load()
         batch = list(batch)
-        evidence = (self.evidence or self.batch_evidence) if evidence is None else evidence
+        evidence = True if state is None else state.evidence
         live = [i for i, x in enumerate(batch) if x.text]
         results: list[Estimate | None] = [None] * len(batch)
         return batch, evidence, live, results
@@ -133,7 +130,6 @@ class _MiniLMAnalyzer(Analyzer):
         return cues
 
 
-@register("text")
 class TextAnalyzer(_MiniLMAnalyzer):
     """Emotion in a segment's words: canonical 7 (calibrated), GoEmotions 28 and VAD.
 
@@ -141,17 +137,18 @@ class TextAnalyzer(_MiniLMAnalyzer):
     """
 
     name = "text-minilm"
+    meta_keys = ("labels", "fine_labels", "temperature", "thresholds", "max_len")
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return encode_texts(self._tok, texts, int(self._meta.get("max_len", 64)))
+        return encode_texts(self._tok, texts, int(self._meta["max_len"]))
 
     def _probs7(self, seqs: list[list[int]]) -> np.ndarray:
         return softmax(self._run(seqs)["logits7"], float(self._meta["temperature"]))
 
     def analyze_batch(self, batch: Iterable[SegmentInput],
-                      evidence: bool | None = None) -> list[Estimate | None]:
-        """Analyze many segments in batched forward passes (cues only if ``evidence``)."""
-        batch, evidence, live, results = self._start(batch, evidence)
+                      state: RunState | None = None) -> list[Estimate | None]:
+        """Analyze many segments in batched forward passes (cues unless ``state.evidence`` is off)."""
+        batch, evidence, live, results = self._start(batch, state)
         if not live:
             return results
         seqs = self._encode([batch[i].text for i in live])
@@ -160,7 +157,7 @@ class TextAnalyzer(_MiniLMAnalyzer):
         p28 = _sigmoid(out["logits28"])
         fine_names = self._meta["fine_labels"]
         th = np.array([self._meta["thresholds"][k] for k in fine_names])
-        max_len = int(self._meta.get("max_len", 64))
+        max_len = int(self._meta["max_len"])
         for j, i in enumerate(live):
             x = batch[i]
             top = int(p7[j].argmax())
@@ -182,7 +179,6 @@ class TextAnalyzer(_MiniLMAnalyzer):
         return results
 
 
-@register("dialogue")
 class DialogueAnalyzer(_MiniLMAnalyzer):
     """Emotion of an utterance read with its preceding turns (MELD-style conversations).
 
@@ -191,23 +187,24 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
     """
 
     name = "dialogue-minilm"
+    meta_keys = ("labels", "temperature", "max_len", "max_context", "logit_bias")
 
     def _encode_one(self, x: SegmentInput, target: str) -> tuple[list[int], list[int]]:
         speaker = x.speaker or next((w.speaker for w in x.words if w.speaker), None)
         ctx = [(w.speaker, w.text) for w in x.context if w.text.strip()]
         return encode_dialogue(self._tok, target, ctx, speaker,
-                               max_len=int(self._meta.get("max_len", 128)),
-                               max_context=int(self._meta.get("max_context", 4)))
+                               max_len=int(self._meta["max_len"]),
+                               max_context=int(self._meta["max_context"]))
 
     def _probs7(self, encoded: list[tuple[list[int], list[int]]]) -> np.ndarray:
         out = self._run([e[0] for e in encoded], [e[1] for e in encoded])
-        bias = np.asarray(self._meta.get("logit_bias", np.zeros(len(LABELS))), dtype=np.float64)
+        bias = np.asarray(self._meta["logit_bias"], dtype=np.float64)
         return softmax(out["logits7"] + bias, float(self._meta["temperature"]))
 
     def analyze_batch(self, batch: Iterable[SegmentInput],
-                      evidence: bool | None = None) -> list[Estimate | None]:
-        """Analyze many utterances in batched forward passes (cues only if ``evidence``)."""
-        batch, evidence, live, results = self._start(batch, evidence)
+                      state: RunState | None = None) -> list[Estimate | None]:
+        """Analyze many utterances in batched forward passes (cues unless ``state.evidence`` is off)."""
+        batch, evidence, live, results = self._start(batch, state)
         if not live:
             return results
         enc = [self._encode_one(batch[i], batch[i].text) for i in live]
@@ -219,7 +216,7 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
             results[i] = build_estimate(
                 "text", self.name, p7[j],
                 quality={"n_words": float(len(x.text.split())),
-                         "n_context": float(min(len(x.context), int(self._meta.get("max_context", 4))))},
+                         "n_context": float(min(len(x.context), int(self._meta["max_context"])))},
                 cues=cues,
             )
         return results

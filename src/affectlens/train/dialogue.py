@@ -26,30 +26,25 @@ from pathlib import Path
 
 import numpy as np
 
-from ..schema import LABELS, to_canonical
+from ..evaluate.corpora import dialogue
+from ..schema import LABELS
 from ..text.encoding import encode_dialogue
 from .text import (QUANT_TOLERANCE, _batch_tensors, bucket_batches, build_model,
                    end_epoch, export_best, setup, start, step_on, fit_temperature, make_parser, onnx_predict, predict_torch)
 
 MODEL_NAME = "dialogue-minilm"
+#: written to meta.json; the analyzer reports it
+VERSION = "1.0"
 MAX_LEN = 128
 MAX_CONTEXT = 3
 
 
 def read_meld(path: Path) -> list[dict]:
-    """MELD CSV -> utterances in dialogue order with ``speaker``, ``text``, ``label``
+    """MELD CSV (through the shared reader) -> utterances with ``speaker``, ``text``, ``label``
     (canonical) and ``context`` (previous ``(speaker, text)`` turns of the dialogue)."""
-    import pandas as pd
-
-    df = pd.read_csv(path, keep_default_na=False)
-    df = df.sort_values(["Dialogue_ID", "Utterance_ID"], kind="stable")
-    rows = []
-    for _, g in df.groupby("Dialogue_ID", sort=False):
-        turns = list(zip(g["Speaker"].astype(str), g["Utterance"].astype(str)))
-        for i, ((spk, text), emo) in enumerate(zip(turns, g["Emotion"])):
-            rows.append({"speaker": spk, "text": text, "label": to_canonical(emo, "meld"),
-                         "context": turns[:i]})
-    return rows
+    _, items = dialogue.list_items(path, context_turns=None)
+    return [{"speaker": it.speaker, "text": it.source, "label": it.target,
+             "context": [(w.speaker, w.text) for w in it.context]} for it in items]
 
 
 def encode_rows(tok, rows: list[dict], max_len: int, max_context: int):
@@ -192,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(tok_path, out / "tokenizer.json")
     meta = {
         "name": MODEL_NAME,
+        "version": VERSION,
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (+ text-minilm fine-tuning)",
         "inputs": {"input_ids": "int64 [batch, seq]", "attention_mask": "int64 [batch, seq]",
                    "token_type_ids": "int64 [batch, seq] (0 context, 1 target)"},

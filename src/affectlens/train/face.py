@@ -27,8 +27,9 @@ import numpy as np
 
 from ..analyzers import model_dir
 from ..config import data_root
+from ..evaluate.corpora import fer2013
 from ..evaluate.metrics import expected_calibration_error as ece
-from ..schema import LABELS, to_canonical
+from ..schema import LABELS
 
 MODEL_NAME = "face-cnn"
 DEFAULT_OUT = model_dir(MODEL_NAME)
@@ -74,18 +75,18 @@ def load_split(root: Path, split: str, cache_dir: Path, limit: int | None = None
     base = root / "fer2013" / split
     if not base.is_dir():
         raise FileNotFoundError(f"FER2013 split not found: {base}")
-    xs, ys = [], []
-    for d in sorted(p for p in base.iterdir() if p.is_dir()):
-        label = LABELS.index(to_canonical(d.name, "fer2013"))
-        files = sorted(d.glob("*.jpg"))[:limit] if limit else sorted(d.glob("*.jpg"))
-        for f in files:
-            img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-            if img is None:
-                raise ValueError(f"unreadable image: {f}")
-            if img.shape != (SIZE, SIZE):
-                img = cv2.resize(img, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-            xs.append(img)
-            ys.append(label)
+    xs, ys, per_class = [], [], {}
+    for it in fer2013.list_items(base):  # the shared reader: label folders and files in name order
+        per_class[it.target] = per_class.get(it.target, 0) + 1
+        if limit and per_class[it.target] > limit:
+            continue
+        img = cv2.imread(str(it.source), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise ValueError(f"unreadable image: {it.source}")
+        if img.shape != (SIZE, SIZE):
+            img = cv2.resize(img, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+        xs.append(img)
+        ys.append(LABELS.index(it.target))
     x, y = np.stack(xs).astype(np.uint8), np.asarray(ys, dtype=np.int64)
     if limit is None:
         cache_dir.mkdir(parents=True, exist_ok=True)

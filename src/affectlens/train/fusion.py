@@ -25,10 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import SegmentInput, build_estimate, get_analyzer, model_dir
+from ..analyzers import SegmentInput, build_estimate, model_dir
+
+from ..registry import get_analyzer
+from ..state import RunState
 from ..config import data_root
 from ..evaluate import corpora, metrics
-from ..fusion.learned import FusionParams, conflict_features, fit, fit_conflict
+from ..fusion.params import FusionParams, conflict_features
+from .fusion_fit import fit, fit_conflict
 from ..media import decode
 from ..schema import LABELS, Estimate, to_canonical
 
@@ -52,17 +56,15 @@ def face_estimates(root: Path, limit: int | None) -> tuple[list[Path], list[int]
     es = corpora.read("face", root / "fer2013" / "val", cropped=True)
     items = es.items[:limit] if limit else es.items
     face = get_analyzer("face")
-    face.evidence = False
     ests = []
     for i in range(0, len(items), 128):
-        ests += face.analyze_batch([es.load(it) for it in items[i:i + 128]])
+        ests += face.analyze_batch([es.load(it) for it in items[i:i + 128]], RunState(evidence=False))
     return [it.source for it in items], [LABELS.index(it.target) for it in items], ests
 
 
 def voice_estimates(runs: Path, root: Path, limit: int | None) -> tuple[list[Path], list[int], list[int], list[Estimate]]:
     """Out-of-fold RAVDESS estimates (actors 01–20) from the voice recipe."""
-    from ..voice.head import canonical, fine_predicted, valence_arousal
-    from ..voice.corpora import FINE_LABELS
+    from ..voice.head import FINE_LABELS, canonical, fine_predicted, valence_arousal
 
     oof = runs / "voice" / "oof.npz"
     if not oof.is_file():
@@ -71,10 +73,13 @@ def voice_estimates(runs: Path, root: Path, limit: int | None) -> tuple[list[Pat
     out_paths, ys, actors, ests = [], [], [], []
     for path, fine in zip(data["paths"], data["probs"]):
         p = Path(str(path))
-        parsed = corpora.speech_label(p)
-        if parsed is None or parsed[0] != "ravdess":
+        try:
+            item = corpora.speech.parse(p)
+        except (ValueError, KeyError):
             continue
-        _, label, actor = parsed
+        if item.corpus != "ravdess":
+            continue
+        label, actor = item.target, item.speaker.removeprefix("ravdess-")
         va = valence_arousal(fine)
         ests.append(build_estimate("voice", "voice-oof", canonical(fine), fine=dict(zip(FINE_LABELS, map(float, fine))),
                                    fine_predicted=fine_predicted(fine), vad=(float(va[0]), float(va[1]), None)))
@@ -101,9 +106,8 @@ def text_estimates(paths: list[Path], cache: Path) -> list[Estimate | None]:
                 print(f"  asr {i}/{len(paths)}", flush=True)
     cache.write_text(json.dumps(known))
     text = get_analyzer("text")
-    text.evidence = False
     inputs = [SegmentInput(0.0, 1.0, words=[Word(known[str(p)], 0.0, 1.0)]) for p in paths]
-    return text.analyze_batch(inputs)
+    return text.analyze_batch(inputs, RunState(evidence=False))
 
 
 def build(face, voice, text, voice_idx, face_idx, rng, pairs_per_clip, faces_per_clip=1):
@@ -187,7 +191,7 @@ def model_card(params: FusionParams, val: dict, n_samples: int, n_pairs: int) ->
     return f"""# fusion-lr — reliability-weighted late fusion and face–voice conflict model
 
 Numbers, not a network: per modality a class bias ``b_m``, a base weight ``a_m`` and
-reliability coefficients ``c_m`` (see `affectlens/fusion/learned.py`):
+reliability coefficients ``c_m`` (see `affectlens/fusion/params.py`):
 ``logits = Σ_m b_m + softplus(a_m + c_m · q_m) · log p_m`` over the modalities that take
 part (text whose top label is neutral sits out; a lone modality passes through unchanged),
 plus a logistic conflict model on 55 disagreement features of the face and voice estimates.
@@ -266,7 +270,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     final.save(out / "fusion.json")
-    (out / "meta.json").write_text(json.dumps({"name": "fusion-lr", "val_metrics": val,
+    (out / "meta.json").write_text(json.dumps({"name": "fusion-lr", "version": "1.0", "val_metrics": val,
                                                "modalities": list(final.a), "manifest": "runs/fusion/av_val_manifest.csv"},
                                               indent=1))
     (out / "MODEL_CARD.md").write_text(model_card(final, val, len(all_s), len(all_p)))

@@ -32,7 +32,7 @@ MAX_HASH_BYTES = 300_000
 
 
 def _speakers(root: Path) -> dict[str, list[str]]:
-    from ..voice import corpora as vc
+    from ..evaluate.corpora import speech as vc
 
     out: dict[str, set[str]] = {}
     for it in vc.list_items(root):  # the voice recipe's own item list

@@ -18,7 +18,6 @@ dynamically int8-quantized when dev metrics hold, with ``tokenizer.json`` and ``
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import math
@@ -32,10 +31,13 @@ import numpy as np
 
 from ..analyzers import model_dir
 from ..config import data_root
+from ..evaluate.corpora import emobank, goemotions
 from ..schema import GOEMOTIONS_LABELS, LABELS, to_canonical
 from ..text.encoding import encode_texts, load_tokenizer, pad_batch
 
 MODEL_NAME = "text-minilm"
+#: written to meta.json; the analyzer reports it
+VERSION = "1.0"
 MAX_LEN = 64
 #: how much the int8 model may lose on dev (absolute) before we ship float32
 QUANT_TOLERANCE = 0.01
@@ -55,17 +57,9 @@ def base_model_dir() -> Path:
 
 
 def read_goemotions(path: Path) -> tuple[list[str], np.ndarray]:
-    """GoEmotions TSV (text, comma-separated label ids, id; no quoting) -> texts, (n, 28) 0/1."""
-    texts, ys = [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(row) < 2:
-                continue
-            y = np.zeros(len(GOEMOTIONS_LABELS), dtype=np.float32)
-            y[[int(i) for i in row[1].split(",") if i.strip()]] = 1.0
-            texts.append(row[0])
-            ys.append(y)
-    return texts, np.stack(ys)
+    """GoEmotions TSV (through the shared reader) -> texts, (n, 28) float32 0/1."""
+    items = goemotions.list_items(path)
+    return [it.source for it in items], np.stack([it.target for it in items]).astype(np.float32)
 
 
 def ekman_matrix() -> np.ndarray:
@@ -83,15 +77,13 @@ def canonical_targets(y28: np.ndarray) -> np.ndarray:
 
 
 def read_emobank(path: Path) -> dict[str, tuple[list[str], np.ndarray]]:
-    """EmoBank CSV -> {split: (texts, (n, 3) V/A/D in [-1, 1])}."""
-    import pandas as pd
-
-    df = pd.read_csv(path, keep_default_na=False)
-    out = {}
-    for split, g in df.groupby("split"):
-        vad = ((g[["V", "A", "D"]].to_numpy(np.float32) - 3.0) / 2.0).clip(-1, 1)
-        out[str(split)] = ([str(t) for t in g["text"]], vad)
-    return out
+    """EmoBank CSV (through the shared reader) -> {split: (texts, (n, 3) float32 V/A/D in [-1, 1])}."""
+    out: dict[str, tuple[list[str], list]] = {}
+    for it in emobank.list_items(path):
+        texts, vad = out.setdefault(str(it.split), ([], []))
+        texts.append(it.source)
+        vad.append(it.target)
+    return {s: (texts, np.asarray(vad, dtype=np.float32)) for s, (texts, vad) in sorted(out.items())}
 
 
 def bucket_batches(lengths: Sequence[int], batch_size: int, rng: random.Random,
@@ -532,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copyfile(tok_path, out / "tokenizer.json")
     meta = {
         "name": MODEL_NAME,
+        "version": VERSION,
         "base_model": "sentence-transformers/all-MiniLM-L6-v2",
         "inputs": {"input_ids": "int64 [batch, seq]", "attention_mask": "int64 [batch, seq]"},
         "outputs": {"logits28": "GoEmotions logits (sigmoid)", "logits7": "canonical logits (softmax / T)",

@@ -28,10 +28,16 @@ import numpy as np
 
 from ..analyzers import file_sha256, model_dir
 from ..config import data_root
-from ..voice import corpora, export, features, prosody, whisper_np
-from ..voice.corpora import CORPUS_LABELS, FINE_LABELS, corpus_metrics
+from ..evaluate.corpora import speech as corpora
+from ..evaluate.corpora.speech import CORPUS_LABELS, corpus_metrics
+from ..voice import features, prosody
+from ..voice.head import FINE_LABELS
+from . import voice_export as export
+from . import whisper_np
 
 MODEL_NAME = "voice-whisper-tiny"
+#: written to meta.json; the analyzer reports it
+VERSION = "0.1.0"
 DEFAULT_OUT = model_dir(MODEL_NAME)
 LAYERS = (1, 2, 3)
 
@@ -114,16 +120,16 @@ def extract(items: list[corpora.Item], encoder_path: Path, cache_dir: Path) -> n
         z = np.load(cache)
         known = dict(zip(z["paths"].tolist(), z["X"]))
     enc = features.PooledEncoder(encoder_path)
-    t0, audio_s, todo = time.time(), 0.0, [i for i in items if str(i.path) not in known]
+    t0, audio_s, todo = time.time(), 0.0, [i for i in items if str(i.source) not in known]
     for n, it in enumerate(todo):
-        x = corpora.load_audio(it.path)
+        x = corpora.load_audio(it.source)
         audio_s += len(x) / prosody.SR
-        known[str(it.path)] = features.measure(x, enc).vector()
+        known[str(it.source)] = features.measure(x, enc).vector()
         if (n + 1) % 200 == 0 or n + 1 == len(todo):
             np.savez(cache, paths=np.array(list(known)), X=np.stack(list(known.values())))
             el = time.time() - t0
             print(f"features {n + 1}/{len(todo)}  {el:.0f} s  ({audio_s / el:.0f}x real time)", flush=True)
-    return np.stack([known[str(i.path)] for i in items])
+    return np.stack([known[str(i.source)] for i in items])
 
 
 # -- heads -----------------------------------------------------------------------------
@@ -271,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
     enc_path = build_encoder(out, args.encoder)
     X = extract(items, enc_path, Path(args.cache))
-    y = np.array([FINE_LABELS.index(i.label) for i in items])
+    y = np.array([FINE_LABELS.index(i.target) for i in items])
     corpus = np.array([i.corpus for i in items])
     fold = speaker_folds(items, args.folds)
 
@@ -302,13 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     cv = corpus_metrics(softmax(oofs[best_name], temperature), y, corpus)
     print(f"chosen {best_name}, T={temperature:.3f}: " + json.dumps(cv), flush=True)
     # calibrated out-of-fold predictions: the fusion recipe trains on these
-    np.savez(Path(args.cache) / "oof.npz", paths=np.array([str(i.path) for i in items]),
+    np.savez(Path(args.cache) / "oof.npz", paths=np.array([str(i.source) for i in items]),
              probs=softmax(oofs[best_name], temperature))
 
     mu, sd, members = fit_head(best_cfg, X, y)
     export.build_head(mu.astype(np.float32), sd.astype(np.float32), members, out / "model.onnx")
     meta = {
         "name": MODEL_NAME,
+        "version": VERSION,
         "labels": list(FINE_LABELS),
         "canonical_rule": "calm and bored are added to neutral; other fine labels map 1:1",
         "input": {"sample_rate": 16000, "features": int(X.shape[1]),
@@ -318,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         "thresholds": thresholds(),
         "head": best_name,
         "members": [{"kind": k, **p} for k, p in best_cfg],
-        "val": {"protocol": f"{args.folds}-fold speaker-disjoint CV (RAVDESS actors and EmoDB "
+        "val_metrics": {"protocol": f"{args.folds}-fold speaker-disjoint CV (RAVDESS actors and EmoDB "
                             "speakers held out per fold), temperature-calibrated out-of-fold",
                 "speakers": sorted({i.speaker for i in items}), "metrics": cv,
                 "candidates": {n: {c: m["uar"] for c, m in r.items()} for n, r in results.items()}},

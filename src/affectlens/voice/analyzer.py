@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, build_estimate, register, softmax
+from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, build_estimate, softmax
 from ..schema import Estimate
+from ..state import RunState, run_state
 from . import head, prosody
-from .corpora import FINE_LABELS
+from .head import FINE_LABELS
 
 MIN_SECONDS = 0.3  # shorter audio is not analysed
 MIN_SPEECH_S = 0.2  # less detected speech than this -> None
@@ -38,9 +39,9 @@ class VoiceAnalyzer(Analyzer):
     """Speech emotion from the Whisper tiny.en encoder and prosodic statistics."""
 
     name = "voice-whisper-tiny"
-    version = "0.1.0"
     modality = "voice"
     weights = ("model.onnx", "encoder.onnx", "meta.json")
+    meta_keys = ("labels", "temperature")
     #: segments measured side by side (default ``threads()``), each encoder pass on one
     #: thread: prosody (numpy) and the encoder (onnxruntime) then overlap on the cores
     workers: int | None = None
@@ -50,8 +51,6 @@ class VoiceAnalyzer(Analyzer):
         self._session = None
         self._encoder = None
         self._meta: dict | None = None
-        # speaker -> (running F0 median in st, last segment start); reset when time goes back
-        self._baselines: dict[str, tuple[float, float]] = {}
 
     def unavailable_reason(self) -> str | None:
         reason = super().unavailable_reason()
@@ -63,12 +62,14 @@ class VoiceAnalyzer(Analyzer):
             return "voice needs the 'onnxruntime' package"
         return None
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Open the head and encoder sessions (once)."""
         if self._session is not None:
             return
         reason = self.unavailable_reason()
         if reason:
             raise ModelUnavailable(reason)
+        super().load()
         from ..config import ThreadMap, onnx_session
         from .features import make_encoder
 
@@ -97,25 +98,28 @@ class VoiceAnalyzer(Analyzer):
         clip = measure(x, self._encoder, pr=pr)
         return x, clip
 
-    def _baseline(self, speaker: str | None, t0: float, f0_st: float | None) -> float | None:
-        """The speaker's running F0 baseline before this segment, then update it."""
+    @staticmethod
+    def _baseline(state: RunState, speaker: str | None, t0: float, f0_st: float | None) -> float | None:
+        """The speaker's running F0 baseline in this run before this segment, then update it."""
+        # speaker -> (running F0 median in st, last segment start); reset when time goes back
+        baselines: dict[str, tuple[float, float]] = state.part("voice.f0_baselines", dict)
         key = speaker or "_"
-        prev = self._baselines.get(key)
+        prev = baselines.get(key)
         if prev is not None and t0 <= prev[1]:  # time did not advance: a new recording
             prev = None
         base = prev[0] if prev else None
         if f0_st is not None and np.isfinite(f0_st):
             new = f0_st if base is None else 0.8 * base + 0.2 * f0_st
-            self._baselines[key] = (new, t0)
+            baselines[key] = (new, t0)
         return base
 
-    def analyze(self, inputs: SegmentInput) -> Estimate | None:
+    def analyze(self, inputs: SegmentInput, state: RunState | None = None) -> Estimate | None:
         """Estimate the voice emotion of one segment (None if too short or silent)."""
-        return self.analyze_batch([inputs])[0]
+        return self.analyze_batch([inputs], state)[0]
 
-    def analyze_batch(self, batch) -> list[Estimate | None]:
+    def analyze_batch(self, batch, state: RunState | None = None) -> list[Estimate | None]:
         """Measure each segment, then run the head once on all that have speech."""
-        self._load()
+        self.load()
         batch = list(batch)
         with _single_thread_blas():
             measured = self._map(self._measure, batch)
@@ -125,17 +129,18 @@ class VoiceAnalyzer(Analyzer):
             return out
         feats = np.stack([measured[i][1].vector() for i in rows]).astype(np.float32)
         logits = self._session.run(None, {self._session.get_inputs()[0].name: feats})[0]
-        fine = softmax(logits, float(self._meta.get("temperature", 1.0)))
-        for j, i in enumerate(rows):
-            out[i] = self._estimate(batch[i], measured[i], fine[j])
+        fine = softmax(logits, float(self._meta["temperature"]))
+        with run_state(state) as st:
+            for j, i in enumerate(rows):
+                out[i] = self._estimate(batch[i], measured[i], fine[j], st)
         return out
 
-    def _estimate(self, inputs: SegmentInput, measured, fine: np.ndarray) -> Estimate:
+    def _estimate(self, inputs: SegmentInput, measured, fine: np.ndarray, state: RunState) -> Estimate:
         x, clip = measured
         pr = clip.prosody
         v = pr.pitch.voiced
         f0_med = float(np.median(prosody.hz_to_st(pr.pitch.f0[v]))) if v.sum() >= 5 else None
-        base = self._baseline(inputs.speaker, inputs.t0, f0_med)
+        base = self._baseline(state, inputs.speaker, inputs.t0, f0_med)
         cues = prosody.prosody_cues(x, t0=inputs.t0, baseline_st=base, pr=pr)
         va = head.valence_arousal(fine)
         quality = {
@@ -151,5 +156,3 @@ class VoiceAnalyzer(Analyzer):
             quality=quality, cues=cues,
         )
 
-
-register("voice")(VoiceAnalyzer)

@@ -187,7 +187,7 @@ class PooledEncoder:
     Parameters
     ----------
     path : path
-        The encoder graph written by :func:`affectlens.voice.export.build_encoder`.
+        The encoder graph written by :func:`affectlens.train.voice_export.build_encoder`.
     intra_threads : int, optional
         onnxruntime intra-op threads (default ``affectlens.config.threads()``).
     """

@@ -16,7 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..schema import LABELS, to_canonical
-from .corpora import FINE_LABELS
+
+#: fine labels of the voice head, in output order
+FINE_LABELS: tuple[str, ...] = (
+    "neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "bored",
+)
 
 #: fine label -> (valence, arousal) in [-1, 1]
 CIRCUMPLEX: dict[str, tuple[float, float]] = {

@@ -14,10 +14,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..analyzers import SegmentInput, Word, get_analyzer
-from ..config import threads
-from ..schema import GOEMOTIONS_LABELS, LABELS, LABEL_MAPS
-from . import corpora, metrics, overlap
+from ...analyzers import SegmentInput, Word
+
+from ...registry import get_analyzer
+from ...config import threads
+from ...schema import GOEMOTIONS_LABELS, LABELS, LABEL_MAPS
+from ...state import RunState
+from .. import corpora, metrics, overlap
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # NRC emotions with a canonical counterpart (anticipation and trust have none)
@@ -108,7 +111,7 @@ def nrc_probs(scores: dict[str, float]) -> np.ndarray:
     return p / p.sum()
 
 
-def text(data: Path, limit: int | None = None) -> dict:
+def run_text(data: Path, limit: int | None = None) -> dict:
     """GoEmotions dev (Ekman-7, single-label rows) and EmoBank dev valence: ours vs NRCLex and VADER."""
     go_path = data if data.suffix == ".tsv" else data / "goemotions" / "dev.tsv"
     es = corpora.read("text", go_path)
@@ -127,7 +130,7 @@ def text(data: Path, limit: int | None = None) -> dict:
     def ours(batch: list[str]):
         # classification only, like the peers (word cues cost ~10x)
         return analyzer.analyze_batch([SegmentInput(0.0, 1.0, words=[Word(t, 0.0, 1.0)]) for t in batch],
-                                      evidence=False)
+                                      RunState(evidence=False))
 
     est, ours_speed = timed(ours, texts)
     ours_p = np.array([[e.probs[k] for k in LABELS] for e in est])
@@ -168,10 +171,10 @@ def text(data: Path, limit: int | None = None) -> dict:
     return overlap.attach(result, overlap.eval_keys("text", [corpora.Item(t, None) for t in texts]), [analyzer.name])
 
 
-def voice(data: Path, limit: int | None = None) -> dict:
+def run_voice(data: Path, limit: int | None = None) -> dict:
     """RAVDESS + EmoDB: ours vs eGeMAPS (openSMILE) + linear SVM, both trained on the same
     speakers and tested on held-out speakers (the withheld ones when present)."""
-    from ..voice import bench as vb
+    from . import voice as vb
 
     try:
         import opensmile  # noqa: F401
@@ -211,13 +214,13 @@ def run(task: str, data: Path, limit: int | None = None, video: Path | None = No
     """Run the bench for ``task`` and print its tables (``video``: a clip for the face path's
     frames per second)."""
     if task == "text":
-        result = text(data, limit)
+        result = run_text(data, limit)
         print_table(result, ["accuracy", "macro_f1", "uar"])
         if "valence" in result:
             print_table(result["valence"], ["pearson_v"])
         return result
     if task == "face":
-        from ..face import bench as fb
+        from . import face as fb
 
         res = fb.run(data, cropped=True, limit=limit)
         rows, notes = [], ["items_per_s: face crops per second (preprocessing + inference, 2 threads)"]
@@ -237,13 +240,7 @@ def run(task: str, data: Path, limit: int | None = None, video: Path | None = No
         print_table(result, ["accuracy", "uar"])
         return result
     if task == "voice":
-        result = voice(data, limit)
+        result = run_voice(data, limit)
         print_table(result, ["ravdess_uar", "ravdess_accuracy", "emodb_uar", "emodb_accuracy"], speed="x_realtime")
         return result
-    import importlib
-
-    try:
-        module = importlib.import_module(f"affectlens.{task}.bench")
-    except ModuleNotFoundError:
-        raise RuntimeError(f"no bench for {task} in this version") from None
-    return module.main(data, limit=limit)
+    raise RuntimeError(f"no bench for {task} in this version")

@@ -78,7 +78,7 @@ def build_encoder(weights: dict[str, np.ndarray], layers: tuple[int, ...], out_p
     Parameters
     ----------
     weights : dict
-        Encoder variables from :func:`affectlens.voice.whisper_np.read_ct2_weights`.
+        Encoder variables from :func:`affectlens.train.whisper_np.read_ct2_weights`.
     layers : tuple of int
         Block outputs to pool (1-based: 1 = after the first transformer block).
     out_path : path

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..schema import LABELS, to_canonical
+from ...schema import LABELS, to_canonical
 
 #: fer's output order (fer.FER._get_labels)
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -132,7 +132,7 @@ def run_fer(imgs: list[np.ndarray], cropped: bool = True, variant: str = "keras"
     elif variant == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
-        from ..config import native_stderr_silenced
+        from ...config import native_stderr_silenced
 
         with native_stderr_silenced():  # LiteRT logs its delegate set-up on the first run
             it = Interpreter(model_path=str(_fer_dir() / "emotion_model_quantized.tflite"))
@@ -157,7 +157,8 @@ def run_fer(imgs: list[np.ndarray], cropped: bool = True, variant: str = "keras"
 
 def run_ours(imgs: list[np.ndarray], cropped: bool = True) -> tuple[np.ndarray, float, str]:
     """Predictions (canonical ids, -1 = no face), seconds and model name of ``face-cnn``."""
-    from ..analyzers import SegmentInput, get_analyzer
+    from ...analyzers import SegmentInput
+    from ...registry import get_analyzer
 
     an = get_analyzer("face")
     an.analyze_batch([SegmentInput(0, 0, frames=[(0.0, imgs[0])], face_crop=True)])  # warm-up
@@ -230,7 +231,10 @@ def video_fps(path: str | os.PathLike, max_frames: int | None = None, segment: f
     """
     import av
 
-    from ..analyzers import SegmentInput, get_analyzer
+    from ...analyzers import SegmentInput
+
+    from ...registry import get_analyzer
+    from ...state import RunState
 
     frames = []
     with av.open(str(path)) as container:
@@ -241,9 +245,8 @@ def video_fps(path: str | os.PathLike, max_frames: int | None = None, segment: f
     if not frames:
         raise ValueError(f"no video frames in {path}")
     an = get_analyzer("face")
-    an.tracker.reset()
     an.analyze(SegmentInput(0.0, 0.0, frames=[frames[0]]))  # load models (not timed)
-    an.tracker.reset()
+    state = RunState()  # one video: one run
     tracks: set[str] = set()
     t0 = time.perf_counter()
     start = 0
@@ -253,9 +256,10 @@ def video_fps(path: str | os.PathLike, max_frames: int | None = None, segment: f
         while stop < len(frames) and frames[stop][0] < t_end:
             stop += 1
         chunk = frames[start:stop]
-        tracks |= set(an.analyze_tracks(SegmentInput(chunk[0][0], chunk[-1][0], frames=chunk)))
+        tracks |= set(an.analyze_tracks(SegmentInput(chunk[0][0], chunk[-1][0], frames=chunk), state))
         start = stop
     seconds = time.perf_counter() - t0
+    state.close()
     h, w = frames[0][1].shape[:2]
     return {"frames": len(frames), "seconds": seconds, "frames_per_s": len(frames) / seconds,
             "width": w, "height": h, "tracks": sorted(tracks)}

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import model_dir
-from . import corpora, features
-from .corpora import FINE_LABELS
+from ...analyzers import model_dir
+from ...voice import features
+from ...voice.head import FINE_LABELS
+from ..corpora import speech as corpora
 
 MODEL_DIR = model_dir("voice-whisper-tiny")
 
@@ -36,7 +37,7 @@ def _ours_features(items: list[corpora.Item]) -> tuple[np.ndarray, float, float]
     enc = features.make_encoder(MODEL_DIR)
     X, audio_s, t = [], 0.0, 0.0
     for it in items:
-        x = corpora.load_audio(it.path)
+        x = corpora.load_audio(it.source)
         audio_s += len(x) / 16000
         t0 = time.perf_counter()
         X.append(features.measure(x, enc).vector())
@@ -51,7 +52,7 @@ def _egemaps(items: list[corpora.Item]) -> tuple[np.ndarray, float, float]:
                             feature_level=opensmile.FeatureLevel.Functionals)
     X, audio_s, t = [], 0.0, 0.0
     for it in items:
-        x = corpora.load_audio(it.path)
+        x = corpora.load_audio(it.source)
         audio_s += len(x) / 16000
         t0 = time.perf_counter()
         X.append(smile.process_signal(x, 16000).to_numpy()[0])
@@ -75,7 +76,7 @@ def default_split(root: str | Path) -> tuple[list[corpora.Item], list[corpora.It
         raise FileNotFoundError(f"no RAVDESS/EmoDB clips under {root}")
     test = [i for i in items if i.speaker in TEST_SPEAKERS]
     if not test:
-        from ..train.voice import speaker_folds
+        from ...train.voice import speaker_folds
 
         fold = speaker_folds(items, 5)
         test = [i for i, f in zip(items, fold) if f == 0]
@@ -89,7 +90,7 @@ def run(train_items: list[corpora.Item], test_items: list[corpora.Item]) -> dict
     Parameters
     ----------
     train_items, test_items : list of Item
-        Labelled clips (see :func:`affectlens.voice.corpora.list_items`); their
+        Labelled clips (see :func:`affectlens.evaluate.corpora.speech.list_items`); their
         speakers should be disjoint.
 
     Returns
@@ -104,13 +105,13 @@ def run(train_items: list[corpora.Item], test_items: list[corpora.Item]) -> dict
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
-    from ..train.voice import fit_head, predict_members
+    from ...train.voice import fit_head, predict_members
 
     overlap = {i.speaker for i in train_items} & {i.speaker for i in test_items}
     if overlap:
         raise ValueError(f"train and test share speakers: {sorted(overlap)}")
-    y_tr = np.array([FINE_LABELS.index(i.label) for i in train_items])
-    y_te = np.array([FINE_LABELS.index(i.label) for i in test_items])
+    y_tr = np.array([FINE_LABELS.index(i.target) for i in train_items])
+    y_te = np.array([FINE_LABELS.index(i.target) for i in test_items])
     c_te = np.array([i.corpus for i in test_items])
     results = {}
 

@@ -1,0 +1,48 @@
+"""The face modality, declared (see :class:`affectlens.modality.ModalitySpec`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..modality import CueSpec, ModalitySpec
+
+IOD = "IOD"  # inter-ocular distances
+#: the cues ``face.geometry.measure`` computes (units as in ``geometry.CUE_UNITS``; the conformance
+#: test checks every emitted cue against this list)
+CUES = (
+    CueSpec("AU25_26_mouth_open", (IOD,), "lip gap (AU25/26 proxy)"),
+    CueSpec("AU12_lip_corner_raise", (IOD,), "lip corners raised (AU12 proxy)"),
+    CueSpec("AU15_lip_corner_depress", (IOD,), "lip corners lowered (AU15 proxy)"),
+    CueSpec("AU1_2_brow_raise", (IOD,), "brows raised (AU1/2 proxy)"),
+    CueSpec("AU4_brow_lower", (IOD,), "brows lowered (AU4 proxy)"),
+    CueSpec("AU5_43_eye_aperture", (IOD,), "eye opening (AU5/43 proxy)"),
+    CueSpec("AU9_nose_wrinkle", (IOD,), "nose wrinkle (AU9 proxy)"),
+    CueSpec("head_yaw", ("deg",), "head turn"),
+    CueSpec("head_pitch", ("deg",), "head tilt up/down"),
+    CueSpec("head_roll", ("deg",), "head tilt sideways"),
+)
+
+SPEC = ModalitySpec(
+    key="face",
+    needs="video",
+    analyzers={"face": "affectlens.face.analyzer:FaceAnalyzer"},
+    no_input="input has no video or image",
+    none_found="no face found",
+    quality_keys=("frames_with_face",),
+    cues=CUES,
+    eval_tasks={"face": "face"},
+    examples="affectlens.face.spec:examples",
+)
+
+
+def examples(root: Path):
+    """Four frames of the example clip and a FER2013 crop; a black frame has no face."""
+    import numpy as np
+
+    from ..analyzers import SegmentInput
+    from ..media import decode
+
+    frames = list(decode.iter_frames(root / "examples" / "obama_oilspill_2010.mp4", fps=2))[:4]
+    crop = decode.load_image(next((root / "tests" / "data" / "corpora" / "fer" / "happy").iterdir()))
+    real = [SegmentInput(0.0, 2.0, frames=frames), SegmentInput(0.0, 0.0, frames=[(0.0, crop)], face_crop=True)]
+    return real, SegmentInput(0.0, 1.0, frames=[(0.0, np.zeros((240, 320, 3), np.uint8))])

@@ -1,0 +1,78 @@
+"""The modalities and their analyzers: specs collected from ``<modality>/spec.py``.
+
+``MODALITIES`` (in output order) and ``SPECS`` come from the built-in specs; ``get_analyzer``
+creates and loads each analyzer once per process (read-only afterwards, shared by all runs).
+Nothing heavy is imported until an analyzer is asked for (this module itself needs only the specs).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from typing import TYPE_CHECKING
+
+from .modality import CueSpec, ModalitySpec
+
+if TYPE_CHECKING:
+    from .analyzers import Analyzer
+
+#: the built-in modalities, in output order
+BUILTIN = ("affectlens.face.spec:SPEC", "affectlens.voice.spec:SPEC", "affectlens.text.spec:SPEC")
+
+
+def load_ref(ref: str):
+    """The object named by ``"module:attribute"``."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+SPECS: dict[str, ModalitySpec] = {s.key: s for s in map(load_ref, BUILTIN)}
+MODALITIES: tuple[str, ...] = tuple(SPECS)
+
+_INSTANCES: dict[str, Analyzer] = {}
+#: guards analyzer creation and model loading (two threads never load one model twice)
+LOAD_LOCK = threading.RLock()
+
+
+def registered() -> dict[str, str]:
+    """Every analyzer key (``face``, ``voice``, ``text``, ``dialogue``) -> ``"module:Class"``."""
+    return {key: ref for spec in SPECS.values() for key, ref in spec.analyzers.items()}
+
+
+def modality_of(analyzer_key: str) -> ModalitySpec:
+    """The spec of the modality an analyzer belongs to."""
+    return next(s for s in SPECS.values() if analyzer_key in s.analyzers)
+
+
+def cue_spec(modality: str, name: str) -> CueSpec | None:
+    """The spec of a modality's cue, or ``None``."""
+    spec = SPECS.get(modality)
+    return spec.cue(name) if spec else None
+
+
+def get_analyzer(key: str) -> Analyzer:
+    """The loaded analyzer for ``key`` (one read-only instance per process, shared by all runs).
+
+    Raises
+    ------
+    ModelUnavailable
+        If nothing is registered for ``key``, its runtime is not installed or its weights are missing.
+    """
+    from .analyzers import ModelUnavailable  # here: reading the specs stays light (CLI start-up)
+
+    with LOAD_LOCK:
+        if key in _INSTANCES:
+            return _INSTANCES[key]
+        refs = registered()
+        if key not in refs:
+            raise ModelUnavailable(f"no model for {key}: no {key} analyzer is shipped in this version")
+        try:
+            analyzer = load_ref(refs[key])()
+        except ImportError as exc:  # an optional extra is not installed
+            raise ModelUnavailable(f"no model for {key}: {exc}") from None
+        reason = analyzer.unavailable_reason()
+        if reason:
+            raise ModelUnavailable(reason)
+        analyzer.load()
+        _INSTANCES[key] = analyzer
+        return analyzer
