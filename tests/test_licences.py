@@ -67,3 +67,9 @@ def test_missing_restricted_model_is_named_with_its_package(monkeypatch):
     assert str(exc.value) == ("no model for face: face-cnn (research only: FER2013) ships separately "
                               "in affectlens-models-nc")
     assert get_analyzer("text").name == "text-minilm"  # the permissive model still runs
+
+
+def test_every_model_card_names_its_distribution_and_licence():
+    for m in licences.MODELS:
+        card = (model_dir(m.name) / "MODEL_CARD.md").read_text()
+        assert licences.card_line(m.name) in card, m.name

@@ -117,6 +117,12 @@ def dist_expression(dist: str) -> str:
     return spdx_and(ids + [s.spdx for m in dist_models(dist) for s in m.sources])
 
 
+def card_line(name: str) -> str:
+    """The line under a model card's title naming its distribution and licence."""
+    m = by_name(name)
+    return f"Distribution: `{m.dist}`; weights' licence `{m.spdx}` ({m.allows}). See `NOTICE`."
+
+
 def missing_reason(name: str, modality: str) -> str | None:
     """One line for a model that ships in the separate restricted distribution, else None."""
     m = by_name(name)

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..analyzers import model_dir
 from ..config import data_root
+from ..licences import card_line
 from ..evaluate.corpora import fer2013
 from ..evaluate.metrics import expected_calibration_error as ece
 from ..schema import LABELS
@@ -446,6 +447,8 @@ def model_card(meta: dict) -> str:
     curve = "\n".join(f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_acc_ema_tta']:.4f} | "
                       f"{h['val_acc_tta']:.4f} | {h['lr']:.2e} |" for h in tr.get("history", []))
     return f"""# face-cnn — facial expression classifier (7 canonical classes)
+
+{card_line(MODEL_NAME)}
 
 A compact VGG-style CNN ({tr['params']:,} parameters; four stages of two 3×3 conv +
 BatchNorm + ReLU with max-pooling, global average pooling, dropout, linear) trained from

@@ -30,6 +30,7 @@ from ..analyzers import SegmentInput, build_estimate, model_dir
 from ..registry import get_analyzer
 from ..state import RunState
 from ..config import data_root
+from ..licences import card_line
 from ..evaluate import corpora, metrics
 from ..fusion.params import FusionParams, conflict_features
 from .fusion_fit import fit, fit_conflict
@@ -189,6 +190,8 @@ def model_card(params: FusionParams, val: dict, n_samples: int, n_pairs: int) ->
     f = lambda k: f"{val[k]:.3f}" if k in val else "–"  # noqa: E731
     weights = ", ".join(f"{m} {w}" for m, w in params.meta["weights_at_typical"].items())
     return f"""# fusion-lr — reliability-weighted late fusion and face–voice conflict model
+
+{card_line("fusion-lr")}
 
 Numbers, not a network: per modality a class bias ``b_m``, a base weight ``a_m`` and
 reliability coefficients ``c_m`` (see `affectlens/fusion/params.py`):
