@@ -75,6 +75,8 @@ def _imports(module: str) -> tuple[set[str], set[str]]:
             add(node.value.split(":")[0])
     if module == "affectlens":  # the lazy public names (``affectlens._PUBLIC``) are imports too
         inner |= {f"affectlens.{m}" for m in affectlens._PUBLIC.values()}
+    if module == "affectlens.registry":  # it imports every <package>/spec.py it finds
+        inner |= {m for m in MODULES if m.endswith(".spec")}
     return {m for m in inner if m in MODULES and m != module}, outer
 
 

@@ -1,7 +1,7 @@
 """What a modality is, in one declaration: ``ModalitySpec`` (read by the registry).
 
 Each modality package (``face/``, ``voice/``, ``text/``) has a ``spec.py`` with a ``SPEC``;
-:mod:`affectlens.registry` collects them. The engine, fusion, report, CLI choices and the
+:mod:`affectlens.registry` finds and collects them. The engine, fusion, report, CLI choices and the
 conformance tests iterate the registry, so adding a modality means one folder (spec +
 analyzer), a model folder and a recipe. This module imports nothing from affectlens.
 """
@@ -39,6 +39,8 @@ class ModalitySpec:
     ----------
     key : str
         ``face``, ``voice``, ``text``: the key of ``Segment.estimates`` and ``Analysis.modalities``.
+    order : int
+        Place in the output (``Analysis.modalities``, report rows, CLI lists); lower first.
     needs : {"video", "audio", "words"}
         What the input must offer (words come from a transcript or, for media with audio, ASR).
     analyzers : mapping
@@ -61,6 +63,7 @@ class ModalitySpec:
     """
 
     key: str
+    order: int
     needs: Literal["video", "audio", "words"]
     analyzers: Mapping[str, str]
     no_input: str

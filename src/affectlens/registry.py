@@ -1,6 +1,7 @@
-"""The modalities and their analyzers: specs collected from ``<modality>/spec.py``.
+"""The modalities and their analyzers: specs collected from every ``affectlens/<package>/spec.py``.
 
-``MODALITIES`` (in output order) and ``SPECS`` come from the built-in specs; ``get_analyzer``
+``MODALITIES`` (in output order) and ``SPECS`` come from those specs, so a new modality is a
+new package with a ``spec.py`` (plus its model folder and recipe); ``get_analyzer``
 creates and loads each analyzer once per process (read-only afterwards, shared by all runs).
 Nothing heavy is imported until an analyzer is asked for (this module itself needs only the specs).
 """
@@ -8,7 +9,9 @@ Nothing heavy is imported until an analyzer is asked for (this module itself nee
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .modality import CueSpec, ModalitySpec
@@ -16,17 +19,20 @@ from .modality import CueSpec, ModalitySpec
 if TYPE_CHECKING:
     from .analyzers import Analyzer
 
-#: the built-in modalities, in output order
-BUILTIN = ("affectlens.face.spec:SPEC", "affectlens.voice.spec:SPEC", "affectlens.text.spec:SPEC")
-
-
 def load_ref(ref: str):
     """The object named by ``"module:attribute"``."""
     module, _, attr = ref.partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
-SPECS: dict[str, ModalitySpec] = {s.key: s for s in map(load_ref, BUILTIN)}
+def spec_refs() -> list[str]:
+    """``"affectlens.<package>.spec:SPEC"`` for every package of affectlens with a ``spec.py``."""
+    root = Path(__file__).parent
+    return [f"{__package__}.{m.name}.spec:SPEC" for m in pkgutil.iter_modules([str(root)])
+            if m.ispkg and (root / m.name / "spec.py").is_file()]
+
+
+SPECS: dict[str, ModalitySpec] = {s.key: s for s in sorted(map(load_ref, spec_refs()), key=lambda s: s.order)}
 MODALITIES: tuple[str, ...] = tuple(SPECS)
 
 _INSTANCES: dict[str, Analyzer] = {}

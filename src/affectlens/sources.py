@@ -182,9 +182,8 @@ class ArrayMedia(Media):
 
 
 def media_of(source: Source) -> tuple[str, Any]:
-    """``(kind, payload)`` for any source: kind ``image`` (payload a path, or an :class:`Image`
-    holding an RGB array),
-    ``text``/``dialogue`` (a path or a :class:`Text`), or ``media`` (a :class:`Media`)."""
+    """``(kind, payload)`` for any source: ``image`` (a path, or an :class:`Image` holding an RGB
+    array), ``text``/``dialogue`` (a path or a :class:`Text`), or ``media`` (a :class:`Media`)."""
     if isinstance(source, (str, os.PathLike)):
         p = decode.check_file(source)
         kind = decode.input_kind(p)

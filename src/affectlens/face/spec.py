@@ -23,6 +23,7 @@ CUES = (
 )
 
 SPEC = ModalitySpec(
+    order=0,
     key="face",
     needs="video",
     analyzers={"face": "affectlens.face.analyzer:FaceAnalyzer"},

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..modality import CueSpec, ModalitySpec
 
 SPEC = ModalitySpec(
+    order=2,
     key="text",
     needs="words",
     analyzers={"text": "affectlens.text.analyzer:TextAnalyzer",

@@ -19,6 +19,7 @@ CUES = (
 )
 
 SPEC = ModalitySpec(
+    order=1,
     key="voice",
     needs="audio",
     analyzers={"voice": "affectlens.voice.analyzer:VoiceAnalyzer"},
