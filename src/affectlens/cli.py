@@ -341,6 +341,26 @@ def cmd_report(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ serve
+def cmd_serve(args) -> int:
+    try:
+        from .serve import server as serve
+    except ImportError as exc:
+        _fail(f"serve needs the 'serve' extra: pip install 'affectlens[serve]' ({exc.name} is missing)")
+        return 3
+    try:
+        token = serve.read_token(args.token_file)
+        serve.run(args.host, args.port, args.data_dir, args.db, args.workers, args.max_upload_mb,
+                  args.max_queue, token, args.max_streams)
+    except serve.ServeError as exc:
+        _fail(str(exc))
+        return 2
+    except ImportError as exc:
+        _fail(f"serve needs the 'serve' extra: pip install 'affectlens[serve]' ({exc.name} is missing)")
+        return 3
+    return 0
+
+
 # ------------------------------------------------------------------ schema
 def cmd_schema(args) -> int:
     from .schema import json_schema
@@ -403,6 +423,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("result", metavar="RESULT.json")
     r.add_argument("-o", "--output", default="report.html")
     r.set_defaults(func=cmd_report)
+
+    v = sub.add_parser("serve", help="HTTP API, live WebSocket stream and web UI (needs the serve extra)")
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (non-loopback needs a token)")
+    v.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    v.add_argument("--db", help="job store URL: sqlite:///PATH or postgresql://… (default: SQLite in --data-dir)")
+    v.add_argument("--data-dir", default="affectlens-data", help="uploads and the default SQLite store")
+    v.add_argument("--workers", type=int, default=1, help="jobs analysed at once (0: accept jobs, run none)")
+    v.add_argument("--max-upload-mb", type=int, default=500, help="larger uploads get 413")
+    v.add_argument("--max-queue", type=int, default=100, help="queued jobs before new ones get 429")
+    v.add_argument("--max-streams", type=int, default=4, help="live WebSocket streams at once")
+    v.add_argument("--token-file", help="file whose first line is the bearer token (else $AFFECTLENS_TOKEN)")
+    v.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("schema", help="print the JSON Schema of the analysis output")
     s.add_argument("-o", "--output")
