@@ -101,8 +101,8 @@ def test_missing_and_directory(tmp_path):
 def test_absurd_size_refused(tmp_path, monkeypatch):
     p = tmp_path / "big.mp4"
     p.write_bytes(EXAMPLE.read_bytes())
-    monkeypatch.setattr(decode, "MAX_BYTES", 1000)
-    with pytest.raises(InputError, match="too large"):
+    monkeypatch.setenv("AFFECTLENS_MAX_BYTES", "1000")
+    with pytest.raises(InputError, match=r"too large \(964 KB > 1 KB limit, AFFECTLENS_MAX_BYTES\)"):
         decode.check_file(p)
 
 

@@ -44,7 +44,7 @@ def test_report_cli_and_bad_json(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     res = subprocess.run([sys.executable, "-m", "affectlens", "report", str(tmp_path / "bad.json")],
                          capture_output=True, text=True)
-    assert res.returncode == 2 and "bad.json: not a JSON file" in res.stderr
+    assert res.returncode == 1 and "bad.json: not a JSON file" in res.stderr
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium not installed (apt install chromium)")

@@ -16,6 +16,14 @@ ANALYZER_FOR_TASK = {task: key for spec in SPECS.values() for task, key in spec.
 EVAL_TASKS = (*ANALYZER_FOR_TASK, "av")
 
 
+#: the exit-code table (README "Exit codes")
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_NO_MODEL, EXIT_OVERLAP, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+class UsageError(Exception):
+    """A bad command line (exit code 2)."""
+
+
 def _console(stderr: bool = False):
     import os
 
@@ -27,10 +35,62 @@ def _console(stderr: bool = False):
     return console
 
 
-def _fail(msg: str) -> None:
+def _esc(value) -> str:
+    """A user-controlled string made safe for rich: brackets are text, never markup."""
     from rich.markup import escape
 
-    _console(stderr=True).print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
+    return escape(str(value))
+
+
+def _one_line(msg) -> str:
+    return str(msg).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _fail(msg) -> None:
+    _console(stderr=True).print(f"[red]error:[/red] {_esc(_one_line(msg))}", highlight=False, soft_wrap=True)
+
+
+def _warn(msg) -> None:
+    _console(stderr=True).print(f"[yellow]warning:[/yellow] {_esc(_one_line(msg))}", highlight=False, soft_wrap=True)
+
+
+def _note(msg) -> None:
+    _console(stderr=True).print(_esc(_one_line(msg)), highlight=False, soft_wrap=True)
+
+
+def _number(lo: float, hi: float, integer: bool = False):
+    """argparse type: a finite number in ``(lo, hi]`` (a usage error otherwise)."""
+    import math
+
+    def parse(text: str):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if integer else ' number'}") from None
+        if not math.isfinite(value) or not lo < value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'an integer' if integer else 'a number'} "
+                                             f"above {lo:g} and at most {hi:g}")
+        return value
+
+    return parse
+
+
+def _writable(path: str) -> str | None:
+    """Why ``path`` cannot be written (None when it can); creates missing folders."""
+    import os
+    import tempfile
+
+    p = Path(path)
+    if p.is_dir():
+        return "is a directory"
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        return f"cannot write there ({exc.strerror or type(exc).__name__})"
+    return None
 
 
 @contextmanager
@@ -61,10 +121,16 @@ class _ProgressHook:
 
     def __call__(self, step: str, payload, completed: float | None = None, total: float | None = None) -> None:
         if step == "probe":
-            self.task = self.bar.add_task(f"analyzing {Path(payload.path).name}", total=None)
+            self.clear()
+            self.task = self.bar.add_task(f"analyzing {_esc(Path(payload.path).name)}", total=None)
         elif step == "segments" and self.task is not None:
             self.bar.update(self.task, completed=completed, total=total or None)
-        elif step == "done" and self.task is not None:
+        elif step == "done":
+            self.clear()
+
+    def clear(self) -> None:
+        """Drop the current input's bar (done, or failed part-way)."""
+        if self.task is not None:
             self.bar.remove_task(self.task)
             self.task = None
 
@@ -73,7 +139,7 @@ class _ProgressHook:
 def _timeline_table(analysis):
     from rich.table import Table
 
-    table = Table(title=f"{analysis.media.path} ({analysis.media.kind})", title_justify="left")
+    table = Table(title=f"{_esc(analysis.media.path)} ({analysis.media.kind})", title_justify="left")
     table.add_column("time", no_wrap=True, min_width=15)
     table.add_column("kind", no_wrap=True, min_width=6)
     mods = [m for m, s in analysis.modalities.items() if s == "present"]
@@ -87,16 +153,16 @@ def _timeline_table(analysis):
     ordinal = analysis.media.kind in ("text", "dialogue")
     for seg in analysis.segments:
         when = f"#{int(seg.start) + 1}" if ordinal else f"{_clock(seg.start)}–{_clock(seg.end)}"
-        cells = [when, seg.kind + (f" {seg.speaker}" if seg.speaker else "")]
+        cells = [when, _esc(seg.kind + (f" {seg.speaker}" if seg.speaker else ""))]
         for m in mods:
             e = seg.estimates.get(m)
-            cells.append(f"{e.label} {e.confidence:.2f}" if e else "–")
+            cells.append(_esc(f"{e.label} {e.confidence:.2f}") if e else "–")
         f = seg.fused
-        cells.append(f"{f.label} {f.confidence:.2f}" if f else "–")
+        cells.append(_esc(f"{f.label} {f.confidence:.2f}") if f else "–")
         va = f"{f.valence:+.2f}/{f.arousal:+.2f}" if f and f.valence is not None and f.arousal is not None else "–"
         cells.append(va)
         if has_text:
-            cells.append(seg.text or "")
+            cells.append(_esc(seg.text or ""))
         table.add_row(*cells)
     return table
 
@@ -107,7 +173,7 @@ def _clock(t: float) -> str:
 
 
 def _request(args):
-    """The ``AnalysisRequest`` of ``analyze``'s options, or ``None`` after printing why not."""
+    """The ``AnalysisRequest`` of ``analyze``'s options; ``UsageError`` when they are invalid."""
     from pydantic import ValidationError
 
     from .engine import AnalysisRequest
@@ -117,16 +183,14 @@ def _request(args):
         from .reason.llm import LLMConfig
 
         if not args.llm_model:
-            _fail("--llm needs --llm-model NAME")
-            return None
+            raise UsageError("--llm needs --llm-model NAME")
         llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
     try:
         return AnalysisRequest(fps=args.fps, modalities=args.modalities, transcript=args.transcript,
                                asr=not args.no_asr, llm=llm_cfg)
     except ValidationError as exc:
         err = exc.errors()[0]
-        _fail(f"--{err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}")
-        return None
+        raise UsageError(f"--{err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def cmd_analyze(args) -> int:
@@ -138,53 +202,88 @@ def cmd_analyze(args) -> int:
         try:
             output.output_format(args.output)
         except ValueError as exc:
-            _fail(str(exc))
-            return 2
+            raise UsageError(str(exc)) from None
     request = _request(args)
-    if request is None:
-        return 2
+    failed = 0
+    write_to = args.output
+    if write_to and (problem := _writable(write_to)):
+        _fail(f"{write_to}: {problem}")
+        failed, write_to = 1, None
+        if args.quiet:  # nothing else to produce
+            return EXIT_INPUT
     if args.transcript:
         try:
             from .media.transcript import load_transcript
 
             load_transcript(args.transcript)
         except InputError as exc:
-            _fail(str(exc))
-            return 2
+            _fail(exc)
+            _warn(f"{args.transcript}: analyzing without this transcript")
+            failed, request = 1, request.model_copy(update={"transcript": None})
     out = _console()
-    done, failed = [], []
-
-    def on_error(exc: InputError) -> None:
-        _fail(str(exc))
-        failed.append(exc)
-
+    done = []
+    engine = Engine()
     with _bar() as bar:
-        for _, analysis in Engine().analyze_many(args.inputs, request, hook=_ProgressHook(bar), on_error=on_error):
+        hook = _ProgressHook(bar)
+        for path in args.inputs:
+            analysis = _analyze_one(engine, path, request, hook)
+            if analysis is None:
+                failed += 1
+                continue
             done.append(analysis)
+            for note in analysis.media.warnings:
+                _warn(f"{path}: {note}")
             if not args.quiet:
                 _print_analysis(out, analysis)
-            if args.output:
+            if write_to:
                 try:  # rewrite after every input: earlier results are never lost
-                    output.write(done, args.output)
+                    output.write(done, write_to)
                 except (OSError, ValueError) as exc:
-                    _fail(f"{args.output}: cannot write ({exc})")
-                    return 1
-    if args.output and done:
-        _console(stderr=True).print(f"wrote {args.output} ({len(done)} input{'s' * (len(done) != 1)})")
-    return 1 if failed else 0
+                    _fail(f"{write_to}: cannot write ({getattr(exc, 'strerror', None) or exc})")
+                    failed, write_to = failed + 1, None
+    if write_to and done:
+        _note(f"wrote {write_to} ({len(done)} input{'s' * (len(done) != 1)})")
+    return EXIT_INPUT if failed else EXIT_OK
+
+
+def _analyze_one(engine, path: str, request, hook):
+    """One input's ``Analysis``, or ``None`` after its one-line error: a bad input never ends the call."""
+    from .errors import InputError
+
+    try:
+        return engine.analyze(path, request, hook=hook)
+    except InputError as exc:
+        _fail(exc)
+    except MemoryError:
+        _fail(f"{path}: out of memory while analyzing")
+    except Exception as exc:  # noqa: BLE001 - reported in one line, the call goes on
+        _fail(f"{path}: {_internal(exc)}")
+    hook.clear()
+    return None
+
+
+def _internal(exc: BaseException) -> str:
+    import os
+
+    if os.environ.get("AFFECTLENS_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
+    text = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return f"unexpected {type(exc).__name__}{': ' + text if text else ''} (AFFECTLENS_DEBUG=1 shows the traceback)"
 
 
 def _print_analysis(out, analysis) -> None:
     out.print(_timeline_table(analysis))
     absent = {m: s for m, s in analysis.modalities.items() if s != "present"}
     for m, reason in absent.items():
-        out.print(f"  {m}: absent — {reason}", highlight=False, soft_wrap=True)
+        out.print(f"  {m}: absent — {_esc(reason)}", highlight=False, soft_wrap=True)
     if analysis.summary:
-        out.print(f"  summary ({analysis.summary.source}): {analysis.summary.text()}", soft_wrap=True)
+        out.print(f"  summary ({_esc(analysis.summary.source)}): {_esc(analysis.summary.text())}", soft_wrap=True)
         if analysis.summary.open_labels:
-            out.print(f"  open labels: {', '.join(analysis.summary.open_labels)}", soft_wrap=True)
+            out.print(f"  open labels: {_esc(', '.join(analysis.summary.open_labels))}", soft_wrap=True)
         if analysis.summary.reply:
-            out.print(f"  reply: {analysis.summary.reply}", soft_wrap=True)
+            out.print(f"  reply: {_esc(analysis.summary.reply)}", soft_wrap=True)
 
 
 # ------------------------------------------------------------------ eval
@@ -198,9 +297,7 @@ def _resolve_data(data: str, root: str | None) -> Path:
 
 
 def cmd_eval(args) -> int:
-    from .analyzers import ModelUnavailable
     from .registry import get_analyzer
-    from .errors import InputError
     from .evaluate import corpora
     from .evaluate.run import evaluate
 
@@ -210,24 +307,13 @@ def cmd_eval(args) -> int:
     kw = {"cropped": args.cropped} if args.task == "face" else {}
     if args.task == "vad" and args.split:
         kw["split"] = args.split
-    try:
-        es = corpora.read(args.task, data, **kw)
-    except InputError as exc:
-        _fail(str(exc))
-        return 2
-    _console(stderr=True).print(f"read {len(es.items)} items from {data} ({es.fmt})")
-    try:
-        analyzer = get_analyzer(ANALYZER_FOR_TASK[args.task])
-    except ModelUnavailable as exc:
-        _fail(str(exc))
-        return 3
+    es = corpora.read(args.task, data, **kw)  # InputError -> exit 1 (main)
+    _note(f"read {len(es.items)} items from {data} ({es.fmt})")
+    analyzer = get_analyzer(ANALYZER_FOR_TASK[args.task])  # ModelUnavailable -> exit 3 (main)
     with _progress(f"eval {args.task}") as update:
         result = evaluate(es, analyzer, batch=args.batch, limit=args.limit, progress=update)
+    _warn_skipped(data, result)
     return _emit_checked(result, args)
-
-
-#: exit code when --strict refuses a score measured on a model's training data
-EXIT_TRAIN_OVERLAP = 4
 
 
 def _overlap_refused(result: dict, args) -> bool:
@@ -237,7 +323,7 @@ def _overlap_refused(result: dict, args) -> bool:
 
     line = warning(result)
     if line:
-        _console(stderr=True).print(line, markup=False, highlight=False)
+        _warn(line.removeprefix("warning: "))
     if args.strict and result.get("train_overlap"):
         _fail(f"--strict: {result['train_overlap']} item(s) were in a model's training data; result refused")
         return True
@@ -245,25 +331,25 @@ def _overlap_refused(result: dict, args) -> bool:
 
 
 def _emit_checked(result: dict, args) -> int:
+    """Emit an eval result unless ``--strict`` refuses it (exit 4)."""
     if _overlap_refused(result, args):
-        return EXIT_TRAIN_OVERLAP
+        return EXIT_OVERLAP
     _emit(result, args)
-    return 0
+    return EXIT_OK
+
+
+def _warn_skipped(data, result: dict) -> None:
+    skipped = result.get("skipped") or {}
+    if skipped.get("n"):
+        reasons = "; ".join(f"{n}x {r}" for r, n in list(skipped["by_reason"].items())[:3])
+        _warn(f"{data}: skipped {skipped['n']} of {skipped['n'] + result['n']} items ({reasons})")
 
 
 def _eval_av(data: Path, args) -> int:
-    from .analyzers import ModelUnavailable
-    from .errors import InputError
     from .evaluate.av import evaluate_av
 
-    try:
-        result = evaluate_av(data, limit=args.limit, asr=args.asr)
-    except InputError as exc:
-        _fail(str(exc))
-        return 2
-    except ModelUnavailable as exc:
-        _fail(str(exc))
-        return 3
+    result = evaluate_av(data, limit=args.limit, asr=args.asr)  # errors: see main
+    _warn_skipped(data, result)
     return _emit_checked(result, args)
 
 
@@ -285,7 +371,9 @@ def _emit(result: dict, args) -> None:
         print(text)
     else:
         if args.json:
-            Path(args.json).write_text(text)
+            from .output import atomic_write_text
+
+            atomic_write_text(args.json, text)
         _print_metrics(result)
 
 
@@ -293,7 +381,7 @@ def _print_metrics(result: dict) -> None:
     from rich.table import Table
 
     model = result["model"].get("name") or result["model"].get("fusion")
-    table = Table(title=f"{result['task']} on {result['data']} (n={result['n']}, model {model})",
+    table = Table(title=_esc(f"{result['task']} on {result['data']} (n={result['n']}, model {model})"),
                   title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -321,24 +409,23 @@ def cmd_bench(args) -> int:
         _fail(f"bench {args.task}: {exc}")
         return 1
     if _overlap_refused(result, args):
-        return EXIT_TRAIN_OVERLAP
+        return EXIT_OVERLAP
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
-    return 0
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------ report
 def cmd_report(args) -> int:
     from .errors import InputError
+    from .media.decode import check_file
     from .report.html import write_report
 
-    try:
-        out = write_report(args.result, args.output)
-    except InputError as exc:
-        _fail(str(exc))
-        return 2
-    _console(stderr=True).print(f"wrote {out}")
-    return 0
+    if problem := _writable(args.output):
+        raise InputError(args.output, problem)
+    out = write_report(check_file(args.result), args.output)  # InputError -> exit 1 (main)
+    _note(f"wrote {out}")
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------ serve
@@ -381,14 +468,15 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="emotion timeline of video, audio, image, text or dialogue files")
     a.add_argument("inputs", nargs="+", metavar="INPUT")
     a.add_argument("-o", "--output", help="write OUT.json|jsonl|csv|parquet|vtt")
-    a.add_argument("--fps", type=float, default=5.0, help="video frames analysed per second (default 5)")
+    a.add_argument("--fps", type=_number(0, 120), default=5.0,
+                   help="video frames analysed per second, above 0 and at most 120 (default 5)")
     a.add_argument("--modalities", default=",".join(MODALITIES), help=f"comma list of {','.join(MODALITIES)}")
     a.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
     a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
     a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
     a.add_argument("--llm", metavar="URL", help="OpenAI-compatible endpoint for explanations (cues only are sent)")
     a.add_argument("--llm-model", metavar="NAME", help="model name at the --llm endpoint")
-    a.add_argument("--llm-timeout", type=float, default=30.0, help="seconds before falling back to offline")
+    a.add_argument("--llm-timeout", type=_number(0, 3600), default=30.0, help="seconds before falling back to offline")
     a.set_defaults(func=cmd_analyze)
 
     e = sub.add_parser("eval", help="score a model on a corpus in its published format")
@@ -397,10 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", nargs="?", const="-", help="write the result JSON to a file, or stdout without a value")
     e.add_argument("--cropped", action="store_true", help="face images are already face crops (FER2013)")
     e.add_argument("--split", help="EmoBank split to use when the CSV holds several (default test, else dev)")
-    e.add_argument("--limit", type=int, help="evaluate only the first N items")
+    e.add_argument("--limit", type=_number(0, 1e12, integer=True), help="evaluate only the first N items")
     e.add_argument("--asr", action="store_true",
                    help="av: transcribe rows with audio and no text offline, so their words join the fusion")
-    e.add_argument("--batch", type=int, default=64)
+    e.add_argument("--batch", type=_number(0, 4096, integer=True), default=64, help="items per model call")
     e.add_argument("--data-root", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
     e.add_argument("--strict", action="store_true",
                    help="exit 4 without a score when any item was in a shipped model's training data "
@@ -410,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run")
     b.add_argument("task", choices=MODALITIES)
     b.add_argument("data", nargs="?", help="corpus file or folder")
-    b.add_argument("--limit", type=int)
+    b.add_argument("--limit", type=_number(0, 1e12, integer=True))
     b.add_argument("--json", help="write the comparison JSON here")
     b.add_argument("--video", help="face: also time the whole face path on this clip (frames/s)")
     b.add_argument("--data-root")
@@ -443,9 +531,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure ends in one ``error:`` line and an exit code from the table:
+    0 ok, 1 bad input (the other inputs still ran), 2 usage, 3 no model, 4 train overlap under
+    ``--strict``, 130 interrupted (Ctrl-C or SIGTERM; ``-o`` keeps its last complete write)."""
+    from .analyzers import ModelUnavailable
+    from .errors import InputError
+    from .limits import LimitSettingError, current
+
     args = build_parser().parse_args(argv)
+    restore = _interrupt_on_sigterm()
     try:
+        current()  # a bad AFFECTLENS_MAX_* value is a usage error before any work
         return args.func(args)
     except KeyboardInterrupt:
         _fail("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+    except (UsageError, LimitSettingError) as exc:
+        _fail(exc)
+        return EXIT_USAGE
+    except ModelUnavailable as exc:
+        _fail(exc)
+        return EXIT_NO_MODEL
+    except InputError as exc:
+        _fail(exc)
+        return EXIT_INPUT
+    except OSError as exc:
+        _fail(f"{exc.filename or 'i/o'}: {exc.strerror or exc}")
+        return EXIT_INPUT
+    except MemoryError:
+        _fail("out of memory")
+        return EXIT_INPUT
+    except Exception as exc:  # noqa: BLE001 - never a traceback for the user
+        _fail(_internal(exc))
+        return EXIT_INPUT
+    finally:
+        restore()
+
+
+def _interrupt_on_sigterm():
+    """SIGTERM and SIGHUP behave like Ctrl-C (clean-up runs, exit 130); returns a function that
+    restores the previous handlers. Only possible in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]

@@ -127,7 +127,10 @@ def _analyze_media(media: Media, run: Run) -> Analysis:
     with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool:
         speech, audio_s = None, None
         if info.has_audio:  # one decode: VAD reads the stream while it is spooled to disk
-            speech = _vad(decode.spool(decode.prefetch(media.audio_chunks()), spool))
+            room = decode.check_spool_room(Path(info.path), info.duration)
+            chunks = decode.prefetch(media.audio_chunks())
+            speech = _vad(decode.spool(chunks, spool, room, info.path))
+            media.audio_finished()
             audio_s = spool.tell() / 2 / decode.SAMPLE_RATE
         run.emit("speech", list(speech or []))
         duration = info.duration or audio_s or media.measured_duration()
@@ -277,7 +280,7 @@ def _asr():
 
 def _analyze_text(payload: Path | Text, kind: str, run: Run) -> Analysis:
     if isinstance(payload, Text):
-        dialogues = [transcript.parse_text(payload.text, payload.name)]
+        dialogues = [transcript.parse_text(payload.text, payload.name, check_limits=True)]
         info = MediaInfo(path=payload.name, kind=kind, size_bytes=len(payload.text.encode()))
     else:
         dialogues = transcript.load_dialogues(payload)

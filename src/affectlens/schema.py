@@ -236,6 +236,8 @@ class MediaInfo(BaseModel):
     height: int | None = None
     fps: float | None = None
     sample_rate: int | None = None
+    warnings: list[str] = Field(default_factory=list, description="problems found while reading the input "
+                                "that did not stop the analysis (e.g. truncated, NaN samples set to 0)")
 
 
 class ModelInfo(BaseModel):

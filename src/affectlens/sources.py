@@ -14,12 +14,10 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from . import limits
 from .errors import InputError
 from .media import decode
 from .schema import MediaInfo
-
-#: lowest sample rate accepted for in-memory audio
-MIN_SAMPLE_RATE = 4000
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,7 @@ def rgb(pixels: Any, name: str) -> np.ndarray:
         if np.issubdtype(img.dtype, np.floating) and np.nanmax(img, initial=0.0) <= 1.0:
             img = img * 255.0
         img = np.clip(np.nan_to_num(img), 0, 255).astype(np.uint8)
-    if img.shape[0] * img.shape[1] > decode.MAX_IMAGE_PIXELS:
-        raise InputError(name, f"image is too large (> {decode.MAX_IMAGE_PIXELS} pixels)")
+    decode.check_pixels(name, img.shape[1], img.shape[0])
     return np.ascontiguousarray(img[:, :, :3])
 
 
@@ -84,8 +81,10 @@ def mono16k(audio: Audio) -> np.ndarray:
     """``audio`` as 16 kHz mono float32 in [-1, 1], resampled with FFmpeg's resampler."""
     x = np.asarray(audio.samples)
     rate = int(audio.sample_rate)
-    if rate < MIN_SAMPLE_RATE:
-        raise InputError(audio.name, f"sample rate {rate} Hz is below {MIN_SAMPLE_RATE} Hz")
+    lim = limits.current()
+    if not lim.min_sample_rate <= rate <= lim.max_sample_rate:
+        raise InputError(audio.name, f"sample rate {rate} Hz is outside {lim.min_sample_rate}–{lim.max_sample_rate} Hz "
+                                     "(AFFECTLENS_MIN_SAMPLE_RATE / AFFECTLENS_MAX_SAMPLE_RATE)")
     if np.issubdtype(x.dtype, np.signedinteger):  # int16 / 32768, ...
         x = x / (np.iinfo(x.dtype).max + 1.0)
     elif np.issubdtype(x.dtype, np.unsignedinteger):  # uint8 centred on 128, ...
@@ -126,6 +125,10 @@ class Media:
         """``(time_s, HxWx3 uint8 RGB)`` frames picked at ``fps``."""
         raise NotImplementedError
 
+    def audio_finished(self) -> None:
+        """Called once the audio stream was read through: refuse audio with nothing usable and
+        note truncation or cleaned samples in ``info.warnings`` (files only)."""
+
     def measured_duration(self) -> float:
         """Duration found by reading the frames when the header gives none."""
         last = 0.0
@@ -140,12 +143,17 @@ class FileMedia(Media):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.info = decode.probe(path)
+        self.stats = decode.AudioStats()
 
     def audio_chunks(self) -> Iterator[np.ndarray]:
-        return decode.iter_audio(self.path)
+        self.stats = decode.AudioStats()
+        return decode.iter_audio(self.path, stats=self.stats)
+
+    def audio_finished(self) -> None:
+        decode.audio_notes(self.path, self.info, self.stats)
 
     def frames(self, fps: float) -> Iterator[tuple[float, np.ndarray]]:
-        return decode.iter_frames(self.path, fps=fps)
+        return decode.iter_frames(self.path, fps=fps, notes=self.info.warnings)
 
 
 class ArrayMedia(Media):

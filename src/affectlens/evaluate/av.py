@@ -24,6 +24,7 @@ from ..media import decode, transcript
 from ..schema import LABELS, Estimate, to_canonical
 from ..state import RunState
 from . import metrics, overlap
+from .run import skipped_summary
 
 COLUMNS = ("image_or_video", "audio", "text", "face_label", "voice_label", "label")
 #: images this small are already face crops (FER2013 is 48×48)
@@ -50,8 +51,9 @@ def _label(value: str) -> str | None:
         return to_canonical(value, "fer2013")
 
 
-def read_manifest(path: str | Path) -> list[AVRow]:
-    """Rows of an AV manifest, labels mapped to the canonical set."""
+def read_manifest(path: str | Path, skipped: list[tuple[str, str]] | None = None) -> list[AVRow]:
+    """Rows of an AV manifest, labels mapped to the canonical set. With a ``skipped`` list, rows
+    with an unknown label are recorded there and left out instead of failing the manifest."""
     path = Path(path)
     rows = transcript.read_table(path)
     missing = [c for c in COLUMNS if c not in rows[0]]
@@ -70,7 +72,9 @@ def read_manifest(path: str | Path) -> list[AVRow]:
             out.append(AVRow(resolve(r["image_or_video"]), resolve(r["audio"]), (r["text"] or "").strip(),
                              _label(r["face_label"]), _label(r["voice_label"]), _label(r["label"])))
         except KeyError as exc:
-            raise InputError(path, f"line {n}: unknown label {exc}") from None
+            if skipped is None:
+                raise InputError(path, f"line {n}: unknown label {exc}") from None
+            skipped.append((f"{path}:{n}", f"unknown label ({exc.args[0]})"))
     return out
 
 
@@ -97,21 +101,34 @@ def inputs_for(row: AVRow, asr=None) -> dict[str, SegmentInput]:
     return out
 
 
-def analyse_rows(rows: list[AVRow], batch: int = 32, asr=None) -> list[dict[str, Estimate]]:
-    """Per-row modality estimates from the shipped analyzers (evidence cues off)."""
+def analyse_rows(rows: list[AVRow], batch: int = 32, asr=None,
+                 skipped: list[tuple[str, str]] | None = None) -> list[dict[str, Estimate] | None]:
+    """Per-row modality estimates from the shipped analyzers (evidence cues off). With a
+    ``skipped`` list, a row whose media cannot be read is recorded there and gets ``None``."""
     needed = sorted({m for r in rows for m in inputs_for_kinds(r, asr is not None)})
     analyzers = {m: get_analyzer(m) for m in needed}
     results: list[dict[str, Estimate]] = []
     for i in range(0, len(rows), batch):
-        chunk = [inputs_for(r, asr) for r in rows[i:i + batch]]
+        chunk = [_inputs_or_skip(r, asr, skipped) for r in rows[i:i + batch]]
         per_mod = {}
         for m, an in analyzers.items():
-            idx = [j for j, c in enumerate(chunk) if m in c]
+            idx = [j for j, c in enumerate(chunk) if c is not None and m in c]
             with RunState(evidence=False) as state:
                 per_mod[m] = dict(zip(idx, an.analyze_batch([chunk[j][m] for j in idx], state)))
         for j in range(len(chunk)):
-            results.append({m: e for m in analyzers if (e := per_mod[m].get(j)) is not None})
+            results.append(None if chunk[j] is None else
+                           {m: e for m in analyzers if (e := per_mod[m].get(j)) is not None})
     return results
+
+
+def _inputs_or_skip(row: AVRow, asr, skipped: list | None) -> dict[str, SegmentInput] | None:
+    try:
+        return inputs_for(row, asr)
+    except InputError as exc:
+        if skipped is None:
+            raise
+        skipped.append((exc.path, exc.reason))
+        return None
 
 
 def inputs_for_kinds(row: AVRow, asr: bool = False) -> list[str]:
@@ -126,7 +143,9 @@ def _probs(e: Estimate | None) -> np.ndarray:
 def evaluate_av(manifest: str | Path, limit: int | None = None, asr: bool = False) -> dict:
     """The ``eval av`` result JSON. ``asr``: rows with audio and no text are transcribed offline
     (faster-whisper tiny.en) and their words join the fusion, as in ``affectlens analyze``."""
-    rows = read_manifest(manifest)[:limit] if limit else read_manifest(manifest)
+    skipped: list[tuple[str, str]] = []
+    rows = read_manifest(manifest, skipped)
+    rows = rows[:limit] if limit else rows
     try:
         asr_fn = None
         if asr:
@@ -139,11 +158,17 @@ def evaluate_av(manifest: str | Path, limit: int | None = None, asr: bool = Fals
                 if key not in seen:
                     seen[key] = transcribe(audio, t0)
                 return seen[key]
-        ests = analyse_rows(rows, asr=asr_fn)
+        ests = analyse_rows(rows, asr=asr_fn, skipped=skipped)
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"no model for av: {exc}") from None
+    kept = [i for i, e in enumerate(ests) if e is not None]
+    rows, ests = [rows[i] for i in kept], [ests[i] for i in kept]
+    total = len(rows) + len(skipped)
+    if not rows or len(skipped) > total / 2:
+        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise InputError(manifest, f"{len(skipped)} of {total} rows are unreadable or unlabelled{first}")
     fused = [fuse(list(e.values())) for e in ests]
-    out = {"task": "av", "data": str(manifest), "n": len(rows), "asr": asr,
+    out = {"task": "av", "data": str(manifest), "n": len(rows), "skipped": skipped_summary(skipped), "asr": asr,
            "model": {"fusion": fused[0].model if fused and fused[0] else None},
            "metrics": {}, "per_class": {}, "confusion": []}
     labelled = [i for i, r in enumerate(rows) if r.label]

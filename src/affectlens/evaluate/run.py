@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Callable
 
 import numpy as np
 
 from ..analyzers import Analyzer, ModelMeta
+from ..errors import InputError
 from ..schema import LABEL_MAPS, LABELS, Estimate
 from ..state import RunState
 from . import metrics, overlap
@@ -41,6 +43,24 @@ def _meta_val(meta: ModelMeta) -> dict:
     return meta.val_metrics.get("metrics", meta.val_metrics)
 
 
+def skipped_summary(skipped: list[tuple[str, str]], keep: int = 50) -> dict:
+    """``{"n", "by_reason": {reason: count}, "items": [{"item", "reason"}, ...first keep]}``."""
+    by_reason: dict[str, int] = {}
+    for _, reason in skipped:
+        key = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", reason)[:120]  # group reasons that differ by a quoted value
+        by_reason[key] = by_reason.get(key, 0) + 1
+    return {"n": len(skipped), "by_reason": dict(sorted(by_reason.items(), key=lambda kv: -kv[1])),
+            "items": [{"item": str(i), "reason": r} for i, r in skipped[:keep]]}
+
+
+def _check_enough(es: EvalSet, n_ok: int, skipped: list[tuple[str, str]]) -> None:
+    """A corpus that is mostly unreadable or unlabelled is an error, not a score."""
+    total = n_ok + len(skipped)
+    if n_ok == 0 or len(skipped) > total / 2:
+        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise InputError(es.data, f"{len(skipped)} of {total} items are unreadable or unlabelled{first}")
+
+
 def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """Score ``analyzer`` on ``es``.
@@ -48,20 +68,43 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
     Returns
     -------
     dict
-        ``{"task", "data", "format", "n", "model", "labels", "metrics", "per_class", "confusion", "speed"}``
+        ``{"task", "data", "format", "n", "skipped", "model", "labels", "metrics", "per_class", "confusion",
+        "speed"}``; ``skipped`` counts the items that could not be read or had no usable label.
+
+    Raises
+    ------
+    InputError
+        When more than half of the items were skipped.
     """
     items = es.items[:limit] if limit else es.items
+    skipped = list(es.skipped)
+    if es.kind == "single":  # a target outside the label space cannot be scored
+        for it in items:
+            if it.target not in es.labels:
+                skipped.append((str(it.source)[:80], f"label {it.target!r} is not in the corpus label space"))
+        items = [it for it in items if it.target in es.labels]
     estimates: list[Estimate | None] = []
+    kept: list = []
     t_model = 0.0
     for i in range(0, len(items), batch):
-        inputs = [es.load(it) for it in items[i:i + batch]]
+        inputs = []
+        for it in items[i:i + batch]:
+            try:
+                inputs.append(es.load(it))
+                kept.append(it)
+            except InputError as exc:  # unreadable item: skipped and counted
+                skipped.append((exc.path, exc.reason))
         t = time.perf_counter()
-        with RunState(evidence=False) as state:  # scores only: skip costly cues
-            estimates += analyzer.analyze_batch(inputs, state)
+        if inputs:
+            with RunState(evidence=False) as state:  # scores only: skip costly cues
+                estimates += analyzer.analyze_batch(inputs, state)
         t_model += time.perf_counter() - t
         if progress:
             progress(min(i + batch, len(items)), len(items))
+    items = kept
+    _check_enough(es, len(items), skipped)
     out = {"task": es.task, "data": es.data, "format": es.fmt, "n": len(items),
+           "skipped": skipped_summary(skipped),
            "model": {**analyzer.info().model_dump(), "meta_val": _meta_val(analyzer.meta())}}
     if es.kind == "single":
         labels = es.labels

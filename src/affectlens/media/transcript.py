@@ -7,12 +7,14 @@ without timestamps gets ordinal times: utterance *i* spans ``[i, i + 1)``.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
 from pathlib import Path
 
 from ..analyzers import Word
+from .. import limits
 from ..errors import InputError
 from .decode import check_file
 
@@ -24,11 +26,14 @@ _TAGS = re.compile(r"<[^>]+>")
 
 
 def parse_time(stamp: str) -> float:
-    """``HH:MM:SS,mmm`` / ``MM:SS.mmm`` -> seconds."""
+    """``HH:MM:SS,mmm`` / ``MM:SS.mmm`` -> seconds; ``ValueError`` for minutes or seconds >= 60."""
     parts = stamp.replace(",", ".").split(":")
     secs = 0.0
-    for part in parts:
-        secs = secs * 60 + float(part)
+    for i, part in enumerate(parts):
+        value = float(part)
+        if i > 0 and value >= 60:
+            raise ValueError(f"bad time {stamp!r} (minutes and seconds must be below 60)")
+        secs = secs * 60 + value
     return secs
 
 
@@ -42,23 +47,35 @@ def fix_mojibake(text: str) -> str:
     return text
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def read_text(path: str | Path) -> str:
-    """Read a text file as UTF-8 (BOM tolerated), refusing binary content."""
+    """Read a text file: UTF-8, or UTF-16/32 when it starts with a byte-order mark, else cp1252;
+    refuses binary content (NUL bytes without a BOM)."""
     p = check_file(path)
     raw = p.read_bytes()
-    if b"\x00" in raw[:4096]:
-        raise InputError(p, "binary content, expected text")
+    encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), None)
+    if encoding is None and b"\x00" in raw[:4096]:
+        raise InputError(p, "binary content (NUL bytes), expected text; UTF-16/32 text needs a byte-order mark")
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode(encoding or "utf-8")
     except UnicodeDecodeError:
+        if encoding:
+            raise InputError(p, f"not valid {encoding.upper()} text despite its byte-order mark") from None
         text = raw.decode("cp1252", errors="replace")
+    if "\x00" in text:
+        raise InputError(p, "binary content (NUL characters), expected text")
     if not text.strip():
         raise InputError(p, "file has no text")
     return text
 
 
 def parse_subtitles(text: str) -> list[Word]:
-    """Cues of an SRT or WebVTT document as timed utterances (speaker from ``<v Name>``)."""
+    """Cues of an SRT or WebVTT document as timed utterances (speaker from ``<v Name>``).
+
+    Raises ``ValueError`` naming the line for a bad time stamp or a cue that ends before it starts."""
     words: list[Word] = []
     block: list[str] = []
     span: tuple[float, float] | None = None
@@ -74,11 +91,17 @@ def parse_subtitles(text: str) -> list[Word]:
             if line:
                 words.append(Word(line, span[0], span[1], speaker=speaker))
 
-    for line in text.splitlines():
+    for n, line in enumerate(text.splitlines(), 1):
         m = _CUE_LINE.match(line)
         if m:
             flush()
-            block, span = [], (parse_time(m.group("a")), parse_time(m.group("b")))
+            try:
+                span = (parse_time(m.group("a")), parse_time(m.group("b")))
+            except ValueError as exc:
+                raise ValueError(f"line {n}: {exc}") from None
+            if span[1] < span[0]:
+                raise ValueError(f"line {n}: cue ends before it starts ({m.group('a')} --> {m.group('b')})")
+            block = []
         elif not line.strip():
             flush()
             block, span = [], None
@@ -121,11 +144,19 @@ def read_table(path: str | Path) -> list[dict[str, str]]:
     text = read_text(path)
     delim = "\t" if Path(path).suffix.lower() == ".tsv" else ","
     try:
-        rows = list(csv.DictReader(io.StringIO(text), delimiter=delim))
+        reader = csv.DictReader(io.StringIO(text), delimiter=delim)
+        rows = []
+        for row in reader:
+            if None in row:
+                raise InputError(path, f"line {reader.line_num}: {len(reader.fieldnames or []) + len(row[None])} "
+                                       f"fields, the header has {len(reader.fieldnames or [])}")
+            rows.append(row)
     except csv.Error as exc:
         raise InputError(path, f"malformed CSV ({exc})") from None
     if not rows:
         raise InputError(path, "table has a header but no rows")
+    if any(not isinstance(k, str) or not k.strip() for k in rows[0]):
+        raise InputError(path, "the header has an empty column name")
     return rows
 
 
@@ -162,7 +193,7 @@ def read_dialogue_rows(path: str | Path) -> list[dict]:
     return out
 
 
-def load_dialogues(path: str | Path) -> list[list[Word]]:
+def load_dialogues(path: str | Path, check_limits: bool = True) -> list[list[Word]]:
     """Read any text input (.txt, .srt, .vtt, .csv/.tsv) as dialogues of utterances.
 
     Raises
@@ -180,21 +211,41 @@ def load_dialogues(path: str | Path) -> list[list[Word]]:
                 dialogues.setdefault(row["dialogue"], []).append(Word(row["text"], i, i + 1, speaker=row["speaker"]))
         if not dialogues:
             raise InputError(p, "no utterances in the table")
+        if check_limits:
+            _within_limit(p, [w for d in dialogues.values() for w in d])
         return list(dialogues.values())
-    return [parse_text(read_text(p), p, subtitles=ext in (".srt", ".vtt"))]
+    words = parse_text(read_text(p), p, subtitles=ext in (".srt", ".vtt"))
+    return [_within_limit(p, words) if check_limits else words]
 
 
-def parse_text(text: str, name: str | Path, subtitles: bool = False) -> list[Word]:
+def parse_text(text: str, name: str | Path, subtitles: bool = False, check_limits: bool = False) -> list[Word]:
     """Utterances of a text: subtitle cues when it is (or looks like) SRT/WebVTT, else a plain
-    or ``speaker: text`` transcript. ``name`` labels errors."""
+    or ``speaker: text`` transcript. ``name`` labels errors: bad cue times, cues that end before
+    they start and (with ``check_limits``) too many utterances or words."""
     if not text.strip():
         raise InputError(name, "text is empty")
     if subtitles or _CUE_LINE.search(text[:2000] if "-->" in text else ""):
-        words = parse_subtitles(text)
+        try:
+            words = parse_subtitles(text)
+        except ValueError as exc:
+            raise InputError(name, str(exc)) from None
         if not words:
             raise InputError(name, "no subtitle cues found")
-        return words
-    return parse_transcript(text)
+    else:
+        words = parse_transcript(text)
+    return _within_limit(Path(name), words) if check_limits else words
+
+
+def _within_limit(path: Path, words: list) -> list:
+    """Refuse text whose analysis would run too long: too many utterances or words."""
+    lim = limits.current()
+    if len(words) > lim.max_utterances:
+        raise InputError(path, f"{len(words)} utterances, over the {lim.max_utterances} limit "
+                               "(AFFECTLENS_MAX_UTTERANCES)")
+    n_words = sum(len(w.text.split()) for w in words)
+    if n_words > lim.max_words:
+        raise InputError(path, f"{n_words} words, over the {lim.max_words} limit (AFFECTLENS_MAX_WORDS)")
+    return words
 
 
 def load_transcript(path: str | Path) -> list[Word]:
@@ -202,4 +253,4 @@ def load_transcript(path: str | Path) -> list[Word]:
     p = Path(path)
     if p.suffix.lower() not in (".srt", ".vtt"):
         raise InputError(p, "a transcript for media must be .srt or .vtt (timed)")
-    return load_dialogues(p)[0]
+    return load_dialogues(p, check_limits=False)[0]  # its length follows the media's duration limit

@@ -58,6 +58,8 @@ class EvalSet:
     labels: list[str]
     items: list[Item]
     load: Callable[[Item], SegmentInput]
+    #: ``(item, reason)`` for rows or files the reader could not use (unlabelled, malformed)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def canonical_order(keys: set[str]) -> list[str]:

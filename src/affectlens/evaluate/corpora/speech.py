@@ -88,15 +88,22 @@ def read(data: Path) -> EvalSet:
     """A folder of audio whose names encode labels, searched recursively, or a CSV manifest
     ``path,label[,speaker]`` (paths relative to the CSV)."""
     items: list[Item] = []
+    skipped: list[tuple[str, str]] = []
     if data.is_file() and data.suffix.lower() == ".csv":
         fmt = "manifest"
-        for row in transcript.read_table(data):
-            keys = {k.strip().lower(): v for k, v in row.items() if k}
+        for n, row in enumerate(transcript.read_table(data), 2):
+            keys = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
             if "path" not in keys or "label" not in keys:
                 raise InputError(data, "manifest needs columns path,label[,speaker]")
             path = Path(keys["path"])
             path = path if path.is_absolute() else data.parent / path
-            items.append(Item(path, fine_name(keys["label"]), keys.get("speaker") or None))
+            try:
+                label = fine_name(keys["label"])
+                to_canonical(label, "speech")
+            except KeyError:
+                skipped.append((f"{data}:{n}", f"unknown label {keys['label']!r}"))
+                continue
+            items.append(Item(path, label, keys.get("speaker") or None))
     elif data.is_dir():
         for p in sorted(data.rglob("*")):
             if p.suffix.lower() in AUDIO_EXT:
@@ -118,7 +125,7 @@ def read(data: Path) -> EvalSet:
     if fmt != "manifest":  # the corpus' whole label space, also labels absent from this folder
         for name in fmt.split("+"):
             space |= set(CORPUS_LABELS.get(name, ()))
-    return EvalSet("voice", str(data), fmt, "single", canonical_order(space), items, load)
+    return EvalSet("voice", str(data), fmt, "single", canonical_order(space), items, load, skipped)
 
 
 def corpus_metrics(P: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
