@@ -99,7 +99,7 @@ def test_truncated_audio_reports_real_duration(cases, capsys):
     bad = next(a for a in case.argv if a.endswith("flac_0.3.flac"))
     rc, _, err = _main("analyze", bad, "--no-asr", "-q", "-o", case.output, capsys=capsys)
     assert rc == 0, err
-    media = json.loads(Path(case.output).read_text())["media"]
+    media = json.loads(Path(case.output).read_text())[0]["media"]  # JSON is a list of analyses
     assert 0.3 < media["duration"] < 0.9  # the header says 1.88 s; under a third of the file is there
     assert any(w.startswith("truncated: the header says 1.88 s") for w in media["warnings"])
     assert "warning:" in err and "truncated" in err
@@ -139,5 +139,5 @@ def test_sigterm_keeps_last_complete_output(cases, tmp_path):
         pytest.fail("SIGTERM did not stop the run within 30 s")
     assert proc.returncode == 130, err
     assert "error: interrupted" in err and "Traceback" not in err
-    assert json.loads(out.read_text())["media"]["path"] == str(good)
+    assert [a["media"]["path"] for a in json.loads(out.read_text())] == [str(good)]
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -24,7 +25,9 @@ def example_json(tmp_path_factory):
     out = tmp_path_factory.mktemp("analyze") / "example.json"
     res = run("analyze", str(EXAMPLE), "-o", str(out))
     assert res.returncode == 0, res.stderr
-    return res, json.loads(out.read_text())
+    data = json.loads(out.read_text())
+    assert isinstance(data, list) and len(data) == 1  # JSON is always a list of analyses
+    return res, data[0]
 
 
 def test_analyze_example_prints_timeline(example_json):
@@ -57,14 +60,53 @@ def test_output_formats(tmp_path, ext):
     out = tmp_path / f"o.{ext}"
     res = run("analyze", str(EXAMPLE), "-o", str(out), "--no-asr", "-q", "--modalities", "voice")
     assert res.returncode == 0, res.stderr
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # the umask, not the temp file's 0600
     if ext == "jsonl":
-        assert json.loads(out.read_text().splitlines()[0])["media"]["kind"] == "video"
+        first = json.loads(out.read_text().splitlines()[0])
+        assert first["input"] == str(EXAMPLE) and first["segment"] == 0 and first["start"] == 0.0
     elif ext == "csv":
-        assert {"start", "end", "kind", "input"} <= set(pd.read_csv(out).columns)
+        assert {"start", "end", "kind", "input", "modality", "measure", "value"} <= set(pd.read_csv(out).columns)
     elif ext == "parquet":
         assert len(pd.read_parquet(out)) >= 5
     else:
         assert out.read_text().startswith("WEBVTT") and "-->" in out.read_text()
+
+
+def test_long_table_and_jsonl_shapes(example_json, tmp_path):
+    from affectlens.output import write
+    from affectlens.schema import Analysis
+
+    a = Analysis.model_validate(example_json[1])
+    write([a], tmp_path / "o.jsonl")
+    lines = (tmp_path / "o.jsonl").read_text().splitlines()
+    assert len(lines) == len(a.segments)  # one record per segment
+    write([a, a], tmp_path / "o.csv")
+    df = pd.read_csv(tmp_path / "o.csv")
+    measures = set(df["measure"])
+    assert {"label", "prob:happy", "conflict_score", "conflict_flag", "cue:f0_median_st",
+            "cue:AU12_lip_corner_raise", "cue:word", "valence"} <= measures
+    assert any(m.startswith("fine:") for m in measures)
+    flagged = df[(df["measure"] == "conflict_flag") & (df["value"] == 1.0)]
+    assert len(flagged) == 2 * sum(1 for s in a.segments if s.conflict and s.conflict.flag)
+    pitch = df[df["measure"] == "cue:f0_median_st"]
+    assert set(pitch["unit"]) == {"st re 55 Hz"}  # one unit per field
+    assert set(df.loc[df["modality"] == "face", "track"]) == {"face1"}
+
+
+def test_per_frame_table(tmp_path):
+    out = tmp_path / "frames.parquet"
+    res = run("analyze", str(EXAMPLE), "-o", str(out), "--per-frame", "--no-asr", "-q", "--modalities", "face")
+    assert res.returncode == 0, res.stderr
+    df = pd.read_parquet(out)
+    # 20 s at 5 fps, one face in every frame: one row per analysed frame per face
+    assert len(df) == 100 and set(df["track"]) == {"face1"} and df["time"].is_monotonic_increasing
+    assert {"x0", "y0", "x1", "y1", "eye_left_x", "mouth_right_y", "chin_x", "AU12_lip_corner_raise",
+            "head_yaw", "p_neutral", "p_happy"} <= set(df.columns)
+    assert (df["x1"] > df["x0"]).all() and ((df["x0"] <= df["nose_tip_x"]) & (df["nose_tip_x"] <= df["x1"])).all()
+    probs = df[[c for c in df.columns if c.startswith("p_")]].sum(axis=1)
+    assert probs.between(0.99, 1.01).all()
 
 
 def test_bad_inputs_do_not_stop_the_others(tmp_path):
@@ -83,7 +125,8 @@ def test_bad_inputs_do_not_stop_the_others(tmp_path):
     assert any("empty.mp4: file is empty" in e for e in errors)
     assert any("missing.wav: file not found" in e for e in errors)
     assert any("corrupt.mkv" in e for e in errors) and any("notes.pdf" in e for e in errors)
-    assert len(out.read_text().splitlines()) == 1  # the good input was written
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines and {x["input"] for x in lines} == {str(EXAMPLE)}  # the good input was written, a segment per line
 
 
 def test_existing_output_survives_failed_run(tmp_path):
@@ -104,7 +147,7 @@ def test_usage_errors(tmp_path):
 def test_text_and_dialogue_inputs(tmp_path):
     res = run("analyze", f"{CORPORA}/meld_sample.csv", "-o", str(tmp_path / "d.json"))
     assert res.returncode == 0, res.stderr
-    data = json.loads((tmp_path / "d.json").read_text())
+    data = json.loads((tmp_path / "d.json").read_text())[0]
     assert data["media"]["kind"] == "dialogue" and data["segments"][0]["speaker"] == "Phoebe"
     assert data["modalities"]["face"] == "not requested" or "no video" in data["modalities"]["face"]
 

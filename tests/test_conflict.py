@@ -70,3 +70,10 @@ def test_neutral_words_sit_out():
     # emotional words do take part
     c = conflict.detect({"face": face, "voice": voice, "text": est("text", "angry", 0.8, -0.7)})
     assert "text" in c.modalities and c.flag
+
+
+def test_a_flagged_face_voice_pair_is_reported_before_word_pairs():
+    face, voice, words = est("face", "happy", 0.85, 0.7), est("voice", "angry", 0.8, -0.6), est("text", "angry", 0.7, -0.7)
+    c = conflict.detect({"face": face, "voice": voice, "text": words})
+    assert c.flag and c.modalities == ["face", "voice"]  # face-text also flags, on the heuristic's scale
+    assert conflict.pair_score(face, words)[0] > conflict.FLAG_ABOVE

@@ -41,7 +41,7 @@ def test_job_roundtrip_and_auth(server):
         assert len(result["segments"]) >= 5 and result["modalities"]["voice"] == "present"
         assert any(s["estimates"] for s in result["segments"])
         csv = c.get(f"/v1/jobs/{job_id}/result", params={"format": "csv"})
-        assert csv.status_code == 200 and csv.text.startswith("segment,start,end")
+        assert csv.status_code == 200 and csv.text.startswith("input,segment,start,end")  # long format
         vtt = c.get(f"/v1/jobs/{job_id}/result", params={"format": "vtt"})
         assert vtt.text.startswith("WEBVTT") and "-->" in vtt.text
         assert c.get(f"/v1/jobs/{job_id}/result", params={"format": "parquet"}).content[:4] == b"PAR1"

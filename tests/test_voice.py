@@ -70,7 +70,9 @@ def test_prosody_vector_and_cues_on_tone():
     assert v.shape == (len(prosody.vector_names()),) and np.isfinite(v).all()
     cues = prosody.prosody_cues(x, t0=10.0, baseline_st=float(prosody.hz_to_st(np.array([100.0]))[0]))
     byname = {c.name: c for c in cues}
-    assert byname["f0_median_st"].value == pytest.approx(12.0, abs=0.35)  # an octave above baseline
+    f0 = byname["f0_median_st"]  # 200 Hz is 22.35 st re 55 Hz, an octave above the 100 Hz baseline
+    assert f0.unit == "st re 55 Hz" and f0.value == pytest.approx(22.35, abs=0.35)
+    assert f0.value - f0.baseline == pytest.approx(12.0, abs=0.35)
     assert byname["f0_median_st"].t0 >= 10.0 and byname["f0_median_st"].modality == "voice"
     assert {"loudness_db", "f0_range_st", "speaking_rate_syl_s", "pause_ratio", "jitter_proxy",
             "shimmer_proxy_db", "hnr_db", "spectral_tilt_db_oct"} <= set(byname)
@@ -238,3 +240,17 @@ def test_bench_runs_on_a_small_split():
     assert res["ours"]["ravdess"]["uar"] >= 0.375 > res["egemaps_svm"]["ravdess"]["uar"]
     with pytest.raises(ValueError):
         bench.run(train, train)
+
+
+def test_octave_jumps_are_folded_back():
+    from affectlens.voice.prosody import octave_corrected
+
+    rng = np.random.default_rng(0)
+    true = 14 + 2 * np.sin(np.linspace(0, 6, 300)) + rng.normal(0, 0.3, 300)  # a talking contour (st)
+    tracked = true.copy()
+    tracked[rng.choice(300, 30, replace=False)] += 12  # YIN locked on half the period
+    tracked[rng.choice(300, 15, replace=False)] -= 12  # ... or on twice it
+    fixed = octave_corrected(tracked)
+    assert np.abs(fixed - true).max() < 1e-9
+    assert np.ptp(fixed) < 8 < 20 < np.ptp(tracked)
+    assert np.array_equal(octave_corrected(true), true)  # a clean contour is left alone

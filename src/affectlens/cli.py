@@ -187,7 +187,7 @@ def _request(args):
         llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
     try:
         return AnalysisRequest(fps=args.fps, modalities=args.modalities, transcript=args.transcript,
-                               asr=not args.no_asr, llm=llm_cfg)
+                               asr=not args.no_asr, llm=llm_cfg, batch=args.batch, per_frame=args.per_frame)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UsageError(f"--{err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}") from None
@@ -237,7 +237,7 @@ def cmd_analyze(args) -> int:
                 _print_analysis(out, analysis)
             if write_to:
                 try:  # rewrite after every input: earlier results are never lost
-                    output.write(done, write_to)
+                    output.write(done, write_to, per_frame=args.per_frame)
                 except (OSError, ValueError) as exc:
                     _fail(f"{write_to}: cannot write ({getattr(exc, 'strerror', None) or exc})")
                     failed, write_to = failed + 1, None
@@ -460,61 +460,86 @@ def cmd_schema(args) -> int:
     return 0
 
 
+class _Help(argparse.HelpFormatter):
+    """Shows each argument's default when it has a real one (not None/False) and the help
+    does not already name it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "(default" not in text \
+                and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="affectlens", description="Offline multimodal emotion understanding.")
     parser.add_argument("--version", action="version", version=f"affectlens {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    a = sub.add_parser("analyze", help="emotion timeline of video, audio, image, text or dialogue files")
-    a.add_argument("inputs", nargs="+", metavar="INPUT")
-    a.add_argument("-o", "--output", help="write OUT.json|jsonl|csv|parquet|vtt")
-    a.add_argument("--fps", type=_number(0, 120), default=5.0,
-                   help="video frames analysed per second, above 0 and at most 120 (default 5)")
+    a = sub.add_parser("analyze", help="emotion timeline of video, audio, image, text or dialogue files",
+                       formatter_class=_Help,
+                       description="Analyze each INPUT and print its timeline; -o writes all results to one file.")
+    a.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video, audio, image, .txt text, or dialogue table (.csv/.tsv); several allowed")
+    a.add_argument("-o", "--output", metavar="OUT",
+                   help="write OUT.json (a list of analyses), .jsonl (a segment per line), .csv/.parquet "
+                        "(long format: a row per segment, modality and measure) or .vtt (one input)")
+    a.add_argument("--fps", type=_number(0, 120), default=5.0, help="video frames analysed per second, above 0 and at most 120")
     a.add_argument("--modalities", default=",".join(MODALITIES), help=f"comma list of {','.join(MODALITIES)}")
-    a.add_argument("--transcript", help="timed transcript (.srt/.vtt) for the media")
+    a.add_argument("--transcript", metavar="FILE", help="timed transcript (.srt/.vtt) for the media (default: ASR)")
     a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
+    a.add_argument("--batch", type=_number(0, 4096, integer=True), default=16,
+                   help="segments handed to the models at once")
+    a.add_argument("--per-frame", action="store_true",
+                   help="with -o .csv/.parquet/.jsonl: one row per analysed frame per face (time, track, box, "
+                        "key landmarks, cues, probabilities) instead of segments; .json keeps them as 'frames'")
     a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
     a.add_argument("--llm", metavar="URL", help="OpenAI-compatible endpoint for explanations (cues only are sent)")
     a.add_argument("--llm-model", metavar="NAME", help="model name at the --llm endpoint")
-    a.add_argument("--llm-timeout", type=_number(0, 3600), default=30.0, help="seconds before falling back to offline")
+    a.add_argument("--llm-timeout", type=_number(0, 3600), default=30.0, metavar="S",
+                   help="seconds before falling back to offline")
     a.set_defaults(func=cmd_analyze)
 
-    e = sub.add_parser("eval", help="score a model on a corpus in its published format")
-    e.add_argument("task", choices=EVAL_TASKS)
+    e = sub.add_parser("eval", help="score a model on a corpus in its published format", formatter_class=_Help)
+    e.add_argument("task", choices=EVAL_TASKS, help="what to score")
     e.add_argument("data", help="corpus file or folder (relative paths also tried under --data-root)")
-    e.add_argument("--json", nargs="?", const="-", help="write the result JSON to a file, or stdout without a value")
+    e.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="write the result JSON to FILE, or to stdout without a value")
     e.add_argument("--cropped", action="store_true", help="face images are already face crops (FER2013)")
     e.add_argument("--split", help="EmoBank split to use when the CSV holds several (default test, else dev)")
-    e.add_argument("--limit", type=_number(0, 1e12, integer=True), help="evaluate only the first N items")
+    e.add_argument("--limit", type=_number(0, 1e12, integer=True), metavar="N", help="evaluate only the first N items (default: all)")
     e.add_argument("--asr", action="store_true",
                    help="av: transcribe rows with audio and no text offline, so their words join the fusion")
     e.add_argument("--batch", type=_number(0, 4096, integer=True), default=64, help="items per model call")
-    e.add_argument("--data-root", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
+    e.add_argument("--data-root", metavar="DIR", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
     e.add_argument("--strict", action="store_true",
-                   help="exit 4 without a score when any item was in a shipped model's training data "
+                   help="exit 4 without a result when any item was in a shipped model's training data "
                         "(overlap with tuning splits is reported, not refused)")
     e.set_defaults(func=cmd_eval)
 
-    b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run")
-    b.add_argument("task", choices=MODALITIES)
-    b.add_argument("data", nargs="?", help="corpus file or folder")
-    b.add_argument("--limit", type=_number(0, 1e12, integer=True))
-    b.add_argument("--json", help="write the comparison JSON here")
-    b.add_argument("--video", help="face: also time the whole face path on this clip (frames/s)")
-    b.add_argument("--data-root")
+    b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run", formatter_class=_Help)
+    b.add_argument("task", choices=MODALITIES, help="what to compare")
+    b.add_argument("data", nargs="?", help="corpus file or folder (default: the task's corpus under --data-root)")
+    b.add_argument("--limit", type=_number(0, 1e12, integer=True), metavar="N", help="use only the first N items (default: all)")
+    b.add_argument("--json", metavar="FILE", help="write the comparison JSON here")
+    b.add_argument("--video", metavar="CLIP", help="face: also time the whole face path on this clip (frames/s)")
+    b.add_argument("--data-root", metavar="DIR", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
     b.add_argument("--strict", action="store_true",
-                   help="exit 4 without a score when any item was in a shipped model's training data "
+                   help="exit 4 without a result when any item was in a shipped model's training data "
                         "(overlap with tuning splits is reported, not refused)")
     b.set_defaults(func=cmd_bench)
 
-    r = sub.add_parser("report", help="HTML report of an analyze JSON result")
-    r.add_argument("result", metavar="RESULT.json")
-    r.add_argument("-o", "--output", default="report.html")
+    r = sub.add_parser("report", help="HTML report of an analyze JSON result (every input in it)",
+                       formatter_class=_Help)
+    r.add_argument("result", metavar="RESULT.json", help="output of analyze -o RESULT.json")
+    r.add_argument("-o", "--output", default="report.html", help="HTML file to write")
     r.set_defaults(func=cmd_report)
 
-    v = sub.add_parser("serve", help="HTTP API, live WebSocket stream and web UI (needs the serve extra)")
+    v = sub.add_parser("serve", help="HTTP API, live WebSocket stream and web UI (needs the serve extra)",
+                       formatter_class=_Help)
     v.add_argument("--host", default="127.0.0.1", help="address to bind (non-loopback needs a token)")
-    v.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    v.add_argument("--port", type=int, default=8000, help="TCP port")
     v.add_argument("--db", help="job store URL: sqlite:///PATH or postgresql://… (default: SQLite in --data-dir)")
     v.add_argument("--data-dir", default="affectlens-data", help="uploads and the default SQLite store")
     v.add_argument("--workers", type=int, default=1, help="jobs analysed at once (0: accept jobs, run none)")
@@ -524,8 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--token-file", help="file whose first line is the bearer token (else $AFFECTLENS_TOKEN)")
     v.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of the analysis output")
-    s.add_argument("-o", "--output")
+    s = sub.add_parser("schema", help="print the JSON Schema of the analysis output", formatter_class=_Help)
+    s.add_argument("-o", "--output", metavar="FILE", help="write the schema here (default: stdout)")
     s.set_defaults(func=cmd_schema)
     return parser
 

@@ -74,7 +74,7 @@ class Engine:
             When the input is missing, empty, corrupt, unsupported or too large.
         """
         request = request or AnalysisRequest()
-        with RunState(evidence=request.evidence) as state:
+        with RunState(evidence=request.evidence, per_frame=request.per_frame) as state:
             return pipeline.analyze(source, pipeline.Run(request, state, self.analyzer, hook))
 
     def analyze_many(self, sources: Iterable[Source], request: AnalysisRequest | None = None,

@@ -21,14 +21,27 @@ class CueSpec:
     name : str
         ``Cue.name``.
     units : tuple of str
-        The ``Cue.unit`` values it may carry (e.g. with or without a speaker baseline).
+        The ``Cue.unit`` values it may carry.
     what : str
         What is measured, in a few words.
+    subject : str
+        How explanations name it ("Lip-corner raise (AU12 proxy)"); empty: never phrased.
+    threshold : float or None
+        Least difference from the person's baseline, in the cue's unit, that explanations call
+        a change (``None``: no change is ever claimed).
+    decimals : int
+        Decimals printed.
+    headline : bool
+        Stated as a plain measurement when the person has no baseline yet.
     """
 
     name: str
     units: tuple[str, ...]
     what: str
+    subject: str = ""
+    threshold: float | None = None
+    decimals: int = 2
+    headline: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ from .fusion.conflict import detect
 from .fusion.fuse import fuse
 from .fusion.smooth import smooth_timeline
 from .media import decode, segment, transcript
-from .reason.explain import explain_analysis, explain_segment
+from .reason.cues import assign_baselines, fold_pitch_octaves
+from .reason.explain import explain_all
 from .reason.llm import LLMConfig
 from .request import AnalysisRequest, Hook
 from .registry import MODALITIES, SPECS
-from .schema import Analysis, MediaInfo, Segment
+from .schema import Analysis, MediaInfo, Segment, fine_canonical
 from .sources import Image, Media, Source, Text, media_of
 from .state import RunState
 
@@ -85,6 +86,8 @@ def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
 
     With ``llm_cfg`` the whole-file summary comes from the LLM endpoint (offline fallback)."""
     smooth_timeline(analysis.segments)
+    fold_pitch_octaves(analysis.segments)
+    assign_baselines(analysis.segments)
     previous = None
     for seg in analysis.segments:
         seg.conflict = detect(seg.estimates)
@@ -92,8 +95,7 @@ def interpret(analysis: Analysis, llm_cfg: LLMConfig | None = None) -> Analysis:
         seg.shift = bool(previous and label and label != "uncertain" and label != previous)
         if label and label != "uncertain":
             previous = label
-        seg.explanation = explain_segment(seg)
-    analysis.summary = explain_analysis(analysis)
+    explain_all(analysis)
     if llm_cfg is not None:
         from .reason import llm
 
@@ -236,10 +238,15 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
                 for inp, sp in zip(batch, span):
                     if sp.kind == "speech" and inp.audio is not None:
                         inp.words = asr(inp.audio, inp.t0)
-            ests = {key: an.analyze_batch(batch, run.state) for key, an in analyzers.items()}
+            ests, tracks = {}, [None] * len(batch)
+            for key, an in analyzers.items():
+                if hasattr(an, "analyze_batch_tracked"):  # the face: each estimate's track id
+                    ests[key], tracks = map(list, zip(*an.analyze_batch_tracked(batch, run.state)))
+                else:
+                    ests[key] = an.analyze_batch(batch, run.state)
             done = []
             for i, (sp, inp) in enumerate(zip(span, batch)):
-                seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None)
+                seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None, track=tracks[i])
                 seg.estimates = {k: v[i] for k, v in ests.items() if v[i] is not None}
                 seg.fused = fuse(list(seg.estimates.values()))
                 done.append(seg)
@@ -249,7 +256,8 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
         status[key] = "present" if any(key in s.estimates for s in segments) else SPECS[key].none_found
     return Analysis(affectlens_version=__version__, media=info,
                     models=[an.info() for an in analyzers.values()],
-                    modalities={m: status[m] for m in MODALITIES}, segments=segments)
+                    modalities={m: status[m] for m in MODALITIES}, segments=segments,
+                    frames=list(run.state.frames or []))
 
 
 def _batched(plan: list[segment.Span], inputs: Iterator[SegmentInput], n: int):
@@ -303,7 +311,7 @@ def _analyze_text(payload: Path | Text, kind: str, run: Run) -> Analysis:
 
 def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], run: Run) -> None:
     """For conversations, the context-aware dialogue model decides the canonical label; the
-    text model's fine labels, VAD and word cues stay."""
+    text model's VAD stays, its fine labels and word cues where they agree with that label."""
     found, _ = run.analyzers(["dialogue"])
     if "dialogue" not in found:
         return
@@ -314,8 +322,13 @@ def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], run: R
             text = seg.estimates.get("text")
             if est is None or text is None:
                 continue
+            # the text model's words and fine labels explain its own top label: keep them only
+            # where they belong to the dialogue model's label
+            same = text.top == est.top
             seg.estimates["text"] = text.model_copy(update={
                 "model": f"{dialogue.name}+{text.model}", "probs": est.probs, "label": est.label,
-                "confidence": est.confidence})
+                "confidence": est.confidence,
+                "cues": [c for c in text.cues if c.name != "word" or same],
+                "fine_predicted": [f for f in text.fine_predicted if est.top in fine_canonical(f)]})
             seg.fused = fuse(list(seg.estimates.values()))
     analysis.models.append(dialogue.info())

@@ -31,6 +31,7 @@ class AnalysisRequest(BaseModel):
     transcript: str | None = Field(None, description="timed transcript (.srt/.vtt) of the media")
     evidence: bool = Field(True, description="compute costly evidence cues (word occlusion)")
     batch: int = Field(16, ge=1, le=4096, description="segments per analyzer call")
+    per_frame: bool = Field(False, description="keep every analysed frame's faces in Analysis.frames")
     llm: LLMConfig | None = Field(None, description="OpenAI-compatible endpoint for the explanations")
 
     @field_validator("modalities", mode="before")

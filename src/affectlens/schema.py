@@ -120,6 +120,25 @@ def fine_name(label: str) -> str:
     return _FINE_NAMES.get(key, key)
 
 
+_ADVERBS = {"happily": "happy", "sadly": "sad", "fearfully": "fearful", "angrily": "angry",
+            "disgustedly": "disgusted"}
+
+
+def fine_canonical(fine: str) -> set[str]:
+    """Canonical labels a fine label belongs to: one for GoEmotions and speech-corpus labels,
+    two for a compound facial expression ("happily surprised"), none when unknown."""
+    key = fine.strip().lower()
+    if key in LABELS:
+        return {key}
+    words = key.split()
+    if len(words) == 2 and words[0] in _ADVERBS and words[1] in LABELS:
+        return {_ADVERBS[words[0]], words[1]}
+    for table in (_GOEMOTIONS, _SPEECH):
+        if key in table:
+            return {table[key]}
+    return set()
+
+
 class Cue(BaseModel):
     """One measured piece of evidence that explanations may cite."""
 
@@ -164,6 +183,7 @@ class CueRef(BaseModel):
     modality: Literal["face", "voice", "text", "fused"]
     name: str
     t0: float
+    text: str | None = Field(default=None, description="the word, for word cues (several may share t0)")
 
 
 class Sentence(BaseModel):
@@ -250,6 +270,19 @@ class ModelInfo(BaseModel):
     sha256: str | None = None
 
 
+class FaceFrame(BaseModel):
+    """One face in one analysed video frame (``analyze --per-frame``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    time: float = Field(description="frame time in seconds")
+    track: str = Field(description="face track id (the segments' ``track``)")
+    box: list[float] = Field(description="x0, y0, x1, y1 in frame pixels")
+    landmarks: dict[str, list[float]] = Field(
+        description="key face-mesh points (x, y) in frame pixels: eye centres, nose tip, mouth corners, chin")
+    cues: dict[str, float] = Field(description="the facial cues of this frame (units as in the segment cues)")
+    probs: dict[str, float] = Field(description="expression probabilities of this frame over the canonical 7")
+
+
 class Analysis(BaseModel):
     """The result of analysing one input."""
 
@@ -263,6 +296,7 @@ class Analysis(BaseModel):
     )
     segments: list[Segment] = Field(default_factory=list)
     summary: Explanation | None = None
+    frames: list[FaceFrame] = Field(default_factory=list, description="per-frame faces (only with --per-frame)")
 
     def to_dataframe(self):
         """One row per segment and estimate (``modality`` face, voice, text, fused or smoothed);

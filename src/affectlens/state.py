@@ -20,13 +20,17 @@ class RunState:
     evidence : bool
         Compute evidence cues that cost extra model passes (word occlusion). Evaluation
         turns this off; it never changes a probability.
+    per_frame : bool
+        Collect every analysed frame's faces in ``frames`` (``analyze --per-frame``).
 
     Each analyzer keeps its part under its own key (:meth:`part`); :meth:`close` releases
     parts that hold native resources (MediaPipe graphs).
     """
 
-    def __init__(self, evidence: bool = True) -> None:
+    def __init__(self, evidence: bool = True, per_frame: bool = False) -> None:
         self.evidence = evidence
+        #: per-frame face records (``schema.FaceFrame``), collected only when asked for
+        self.frames: list | None = [] if per_frame else None
         self._parts: dict[str, Any] = {}
 
     def part(self, key: str, make: Callable[[], Any]) -> Any:

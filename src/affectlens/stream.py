@@ -21,6 +21,7 @@ from .analyzers import ModelUnavailable, SegmentInput
 from .fusion.conflict import detect
 from .fusion.fuse import fuse
 from .media.segment import fill_windows
+from .reason.cues import assign_baselines
 from .reason.explain import explain_segment
 from .registry import MODALITIES, SPECS
 from .schema import Analysis, MediaInfo, Segment
@@ -256,7 +257,11 @@ class LiveSession:
             for key, an in self._analyzers.items():
                 if SPECS[key].needs == "video" and not inp.frames:
                     continue
-                est = an.analyze_batch([inp], self._state)[0]
+                if hasattr(an, "analyze_batch_tracked"):  # the face: also its track id
+                    est, track = an.analyze_batch_tracked([inp], self._state)[0]
+                    seg.track = seg.track or track
+                else:
+                    est = an.analyze_batch([inp], self._state)[0]
                 if est is not None:
                     seg.estimates[key] = est
             seg.fused = fuse(list(seg.estimates.values()))
@@ -266,6 +271,9 @@ class LiveSession:
                              and label != self._previous_label)
             if label and label != "uncertain":
                 self._previous_label = label
+            # live, the person's baseline is the median of the segments so far (a file gets the
+            # leave-one-out median over all of them when the stream finishes)
+            assign_baselines(self.segments + [seg])
             seg.explanation = explain_segment(seg)
             self.segments.append(seg)
             done.append(seg)

@@ -20,10 +20,10 @@ from typing import Iterable
 import numpy as np
 
 from ..analyzers import Analyzer, SegmentInput, build_estimate
-from ..schema import LABELS, Cue, Estimate
+from ..schema import LABELS, Cue, Estimate, FaceFrame
 from ..state import RunState, run_state
 from .classifier import MODEL_NAME, ExpressionCNN, to_gray48
-from .geometry import CUE_UNITS
+from .geometry import CUE_UNITS, eye_centers
 from .tracker import FaceObservation, FaceTracker
 
 
@@ -55,6 +55,21 @@ def compound(probs: np.ndarray, second_min: float = 0.25, pair_min: float = 0.6)
         return []
     name = COMPOUNDS.get(frozenset((a, b)))
     return [name] if name else []
+
+
+#: face-mesh points written per frame (besides the two eye centres)
+KEY_POINTS = {"nose_tip": 1, "mouth_right": 61, "mouth_left": 291, "chin": 152}
+
+
+def face_frame(obs: FaceObservation, probs: np.ndarray) -> FaceFrame:
+    """The per-frame record of one observation and its expression probabilities."""
+    right, left = eye_centers(obs.landmarks)
+    points = {"eye_right": right, "eye_left": left,
+              **{k: obs.landmarks[i, :2] for k, i in KEY_POINTS.items()}}
+    return FaceFrame(time=round(obs.time, 4), track=obs.track_id, box=[round(float(v), 1) for v in obs.box],
+                     landmarks={k: [round(float(v), 1) for v in p[:2]] for k, p in points.items()},
+                     cues={k: round(float(v), 4) for k, v in obs.cues.items()},
+                     probs={k: round(float(v), 4) for k, v in zip(LABELS, probs)})
 
 
 @dataclass
@@ -143,6 +158,8 @@ class FaceAnalyzer(Analyzer):
         summaries: list[TrackSummary] = []
         if obs:
             probs = self.cnn.probs(np.stack([o.crop for o in obs]))
+            if state.frames is not None:  # the request asked for per-frame records
+                state.frames.extend(face_frame(o, p) for o, p in zip(obs, probs))
             ids = sorted({o.track_id for o in obs}, key=lambda s: int(s.removeprefix("face")))
             n_frames = max(1, len(inputs.frames))
             for tid in ids:
@@ -197,17 +214,22 @@ class FaceAnalyzer(Analyzer):
     def analyze_batch(self, batch: Iterable[SegmentInput],
                       state: RunState | None = None) -> list[Estimate | None]:
         """Face-crop inputs share one batched CNN pass; video segments run in order."""
+        return [est for est, _ in self.analyze_batch_tracked(batch, state)]
+
+    def analyze_batch_tracked(self, batch: Iterable[SegmentInput], state: RunState | None = None,
+                              ) -> list[tuple[Estimate | None, str | None]]:
+        """Like :meth:`analyze_batch`, each estimate with the id of the track it describes."""
         batch = list(batch)
-        out: list[Estimate | None] = [None] * len(batch)
+        out: list[tuple[Estimate | None, str | None]] = [(None, None)] * len(batch)
         crop_idx = [i for i, x in enumerate(batch) if x.face_crop]
         for i, est in zip(crop_idx, self._crop_estimates([batch[i] for i in crop_idx])):
-            out[i] = est
+            out[i] = (est, None if est is None else "face1")
         video = [i for i, x in enumerate(batch) if not x.face_crop]
         if video:
             with run_state(state) as st:
                 for i in video:
                     s = self._summaries(batch[i], st)
-                    out[i] = s[0].estimate if s else None
+                    out[i] = (s[0].estimate, s[0].track_id) if s else (None, None)
         return out
 
 

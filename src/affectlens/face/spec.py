@@ -9,17 +9,20 @@ from ..modality import CueSpec, ModalitySpec
 IOD = "IOD"  # inter-ocular distances
 #: the cues ``face.geometry.measure`` computes (units as in ``geometry.CUE_UNITS``; the conformance
 #: test checks every emitted cue against this list)
-CUES = (
-    CueSpec("AU25_26_mouth_open", (IOD,), "lip gap (AU25/26 proxy)"),
-    CueSpec("AU12_lip_corner_raise", (IOD,), "lip corners raised (AU12 proxy)"),
+CUES = (  # subject, change threshold (cue unit), decimals, headline: see affectlens.reason.cues
+    CueSpec("AU25_26_mouth_open", (IOD,), "lip gap (AU25/26 proxy)",
+            "Mouth opening (AU25/26 proxy)", 0.05, 3, headline=True),
+    CueSpec("AU12_lip_corner_raise", (IOD,), "lip corners raised (AU12 proxy)",
+            "Lip-corner raise (AU12 proxy)", 0.03, 3),
+    # the same lip-corner height with the opposite sign: measured, never phrased twice
     CueSpec("AU15_lip_corner_depress", (IOD,), "lip corners lowered (AU15 proxy)"),
-    CueSpec("AU1_2_brow_raise", (IOD,), "brows raised (AU1/2 proxy)"),
-    CueSpec("AU4_brow_lower", (IOD,), "brows lowered (AU4 proxy)"),
-    CueSpec("AU5_43_eye_aperture", (IOD,), "eye opening (AU5/43 proxy)"),
-    CueSpec("AU9_nose_wrinkle", (IOD,), "nose wrinkle (AU9 proxy)"),
-    CueSpec("head_yaw", ("deg",), "head turn"),
-    CueSpec("head_pitch", ("deg",), "head tilt up/down"),
-    CueSpec("head_roll", ("deg",), "head tilt sideways"),
+    CueSpec("AU1_2_brow_raise", (IOD,), "brows raised (AU1/2 proxy)", "Brow raise (AU1/2 proxy)", 0.03, 3),
+    CueSpec("AU4_brow_lower", (IOD,), "brows lowered (AU4 proxy)", "Brow lowering (AU4 proxy)", 0.03, 3),
+    CueSpec("AU5_43_eye_aperture", (IOD,), "eye opening (AU5/43 proxy)", "Eye opening (AU5/43 proxy)", 0.025, 3),
+    CueSpec("AU9_nose_wrinkle", (IOD,), "nose wrinkle (AU9 proxy)", "Nose wrinkle (AU9 proxy)", 0.03, 3),
+    CueSpec("head_yaw", ("deg",), "head turn", "Head yaw (turn)", 8.0, 1, headline=True),
+    CueSpec("head_pitch", ("deg",), "head tilt up/down", "Head pitch (nod)", 8.0, 1, headline=True),
+    CueSpec("head_roll", ("deg",), "head tilt sideways", "Head roll (tilt)", 8.0, 1),
 )
 
 SPEC = ModalitySpec(

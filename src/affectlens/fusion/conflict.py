@@ -47,7 +47,9 @@ def detect(estimates: dict[str, Estimate]) -> Conflict | None:
 
     The score of a face–voice pair is the learned conflict probability when the fusion
     model is installed (it was fit on such pairs); other pairs, and all pairs without the
-    model, use the Jensen–Shannon / valence-gap heuristic of ``pair_score``."""
+    model, use the Jensen–Shannon / valence-gap heuristic of ``pair_score``. The pair
+    reported is a flagged one if any, the learned pair first (its scale is calibrated),
+    then the largest margin over its own threshold."""
     voting = participants(estimates)
     if len(voting) < 2:
         return None
@@ -58,9 +60,10 @@ def detect(estimates: dict[str, Estimate]) -> Conflict | None:
         learned = learned_score(a, b) if (ma, mb) == LEARNED_PAIR else None
         if learned is not None:
             score, threshold = learned
-        if best is None or score - threshold > best[0] - best[1]:
-            best = (score, threshold, [ma, mb], label, valence, a, b)
-    score, threshold, mods, label, valence, a, b = best
+        rank = (score > threshold and (label or valence), learned is not None, score - threshold)
+        if best is None or rank > best[0]:
+            best = (rank, score, threshold, [ma, mb], label, valence, a, b)
+    _, score, threshold, mods, label, valence, a, b = best
     parts = []
     if label:
         parts.append(f"{mods[0]} reads {a.top}, {mods[1]} reads {b.top}")

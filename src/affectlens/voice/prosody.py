@@ -224,6 +224,34 @@ def hz_to_st(f0: np.ndarray, ref: float = ST_REF_HZ) -> np.ndarray:
         return np.where(f0 > 0, 12.0 * np.log2(f0 / ref), np.nan)
 
 
+#: a voiced frame this far (st) from its reference is taken for an octave error
+OCTAVE_JUMP_ST = 9.0
+
+
+def octave_corrected(st: np.ndarray, window: int = 25) -> np.ndarray:
+    """F0 contour (semitones, voiced frames in time order) with octave jumps folded back.
+
+    YIN sometimes locks onto half or double the true period, which puts single frames
+    12 semitones off and inflates the pitch range. A frame more than ``OCTAVE_JUMP_ST``
+    from its reference is moved by whole octaves towards it: first the clip's median,
+    then the running median of ``window`` frames of the once-corrected contour.
+    """
+    st = np.asarray(st, dtype=np.float64).copy()
+    if st.size == 0:
+        return st
+
+    def fold(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        dev = x - ref
+        k = np.where(np.abs(dev) > OCTAVE_JUMP_ST, np.round(dev / 12.0), 0.0)
+        return x - 12.0 * k
+
+    st = fold(st, np.full_like(st, np.median(st)))
+    half = window // 2
+    padded = np.pad(st, half, mode="edge")
+    local = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
+    return fold(st, local)
+
+
 def syllable_nuclei(db: np.ndarray, voiced: np.ndarray, min_dip_db: float = 2.0,
                     min_gap: int = 8) -> np.ndarray:
     """Frame indices of syllable nuclei: voiced intensity peaks with a dip before them.
@@ -456,9 +484,9 @@ def prosody_cues(x: np.ndarray, t0: float = 0.0, sr: int = SR, baseline_st: floa
     t0 : float
         Segment start time (s); cue times are absolute.
     baseline_st : float, optional
-        The speaker's running F0 median in semitones re 55 Hz; ``f0_median_st`` is
-        reported relative to it (and carries it as ``baseline``). Without a
-        baseline the value is absolute (re 55 Hz).
+        The speaker's F0 median in semitones re 55 Hz, carried as the ``baseline`` of
+        ``f0_median_st`` (which is always absolute, re 55 Hz). The F0 cues are read from
+        the octave-corrected contour (:func:`octave_corrected`).
     pr : Prosody, optional
         Precomputed :func:`analyse` result.
 
@@ -487,12 +515,9 @@ def prosody_cues(x: np.ndarray, t0: float = 0.0, sr: int = SR, baseline_st: floa
                             baseline=None if baseline is None else round(float(baseline), 3)))
 
     if v.sum() >= 5:
-        st = hz_to_st(pr.pitch.f0[v])
+        st = octave_corrected(hz_to_st(pr.pitch.f0[v]))
         med = float(np.median(st))
-        if baseline_st is not None:
-            add("f0_median_st", med - baseline_st, "st re speaker baseline", baseline_st)
-        else:
-            add("f0_median_st", med, "st re 55 Hz")
+        add("f0_median_st", med, "st re 55 Hz", baseline_st)
         p10, p90 = np.percentile(st, [10, 90])
         add("f0_range_st", p90 - p10, "st (p10-p90)")
         ap = pr.pitch.aperiodicity[v]

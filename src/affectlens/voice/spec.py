@@ -6,15 +6,17 @@ from pathlib import Path
 
 from ..modality import CueSpec, ModalitySpec
 
-CUES = (
-    CueSpec("f0_median_st", ("st re speaker baseline", "st re 55 Hz"), "median pitch"),
-    CueSpec("f0_range_st", ("st (p10-p90)",), "pitch range"),
-    CueSpec("hnr_db", ("dB",), "harmonics-to-noise ratio"),
+CUES = (  # subject, change threshold (cue unit), decimals, headline: see affectlens.reason.cues
+    CueSpec("f0_median_st", ("st re 55 Hz",), "median pitch (octave-corrected contour)",
+            "Pitch (median F0)", 2.0, 1, headline=True),
+    CueSpec("f0_range_st", ("st (p10-p90)",), "pitch range (octave-corrected contour)", "Pitch range", 4.0, 1),
+    CueSpec("hnr_db", ("dB",), "harmonics-to-noise ratio", "Harmonics-to-noise ratio", 3.0, 1),
     CueSpec("jitter_proxy", ("rel. period change / 10 ms",), "jitter (proxy)"),
     CueSpec("shimmer_proxy_db", ("dB / 10 ms",), "shimmer (proxy)"),
-    CueSpec("loudness_db", ("dBFS",), "median loudness of speech"),
-    CueSpec("speaking_rate_syl_s", ("syllables/s of speech",), "speaking rate"),
-    CueSpec("pause_ratio", ("share of speech extent",), "share of pauses"),
+    CueSpec("loudness_db", ("dBFS",), "median loudness of speech", "Loudness", 4.0, 1, headline=True),
+    CueSpec("speaking_rate_syl_s", ("syllables/s of speech",), "speaking rate", "Speaking rate", 1.0, 1,
+            headline=True),
+    CueSpec("pause_ratio", ("share of speech extent",), "share of pauses", "Pause share", 0.15, 2),
     CueSpec("spectral_tilt_db_oct", ("dB/octave",), "spectral tilt"),
 )
 
