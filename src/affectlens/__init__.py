@@ -25,7 +25,7 @@ _PUBLIC = {
     "analyze": "engine", "Engine": "engine", "Settings": "engine",
     "AnalysisRequest": "request", "RunState": "state",
     "Audio": "sources", "Video": "sources", "Image": "sources", "Text": "sources",
-    "Analysis": "schema", "InputError": "errors",
+    "Analysis": "schema", "InputError": "errors", "batch": "batching",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -173,7 +173,7 @@ def _clock(t: float) -> str:
 
 
 def _request(args):
-    """The ``AnalysisRequest`` of ``analyze``'s options; ``UsageError`` when they are invalid."""
+    """The ``AnalysisRequest`` of the analysis options; ``UsageError`` when they are invalid."""
     from pydantic import ValidationError
 
     from .engine import AnalysisRequest
@@ -187,7 +187,8 @@ def _request(args):
         llm_cfg = LLMConfig(url=args.llm, model=args.llm_model, timeout=args.llm_timeout)
     try:
         return AnalysisRequest(fps=args.fps, modalities=args.modalities, transcript=args.transcript,
-                               asr=not args.no_asr, llm=llm_cfg, batch=args.batch, per_frame=args.per_frame)
+                               asr=not args.no_asr, llm=llm_cfg, batch=args.batch,
+                               per_frame=getattr(args, "per_frame", False))
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UsageError(f"--{err['loc'][0]}: {err['msg'].removeprefix('Value error, ')}") from None
@@ -284,6 +285,59 @@ def _print_analysis(out, analysis) -> None:
             out.print(f"  open labels: {_esc(', '.join(analysis.summary.open_labels))}", soft_wrap=True)
         if analysis.summary.reply:
             out.print(f"  reply: {_esc(analysis.summary.reply)}", soft_wrap=True)
+
+
+# ------------------------------------------------------------------ batch
+def cmd_batch(args) -> int:
+    from .batching import batch
+    from .errors import InputError
+
+    request = _request(args)
+    if args.workers is not None and args.workers < 0:
+        raise UsageError("--workers must be 0 or more")
+    if args.transcript:
+        from .media.transcript import load_transcript
+
+        try:
+            load_transcript(args.transcript)
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
+    console = _console(stderr=True)
+    try:
+        with _batch_progress(console, disable=args.quiet) as on_progress:
+            result = batch(args.inputs, args.output, workers=args.workers, ray=args.ray, json=args.json,
+                           retry_failed=args.retry_failed, max_worker_mb=args.max_worker_mb,
+                           on_progress=on_progress, request=request)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.quiet:
+        speed = f", {result.media_s / result.wall_s:.1f}x real time" if result.media_s and result.wall_s else ""
+        before = f" ({result.skipped_failed} of them failed)" if result.skipped_failed else ""
+        console.print(f"{args.output}: {result.done} done, {result.failed} failed, {result.skipped} already "
+                      f"finished{before}; {result.media_s / 3600:.2f} media h in {result.wall_s:.0f} s{speed}",
+                      soft_wrap=True)
+    return EXIT_INPUT if result.failed or result.skipped_failed else EXIT_OK
+
+
+@contextmanager
+def _batch_progress(console, disable: bool):
+    """Two bars on stderr (terminal only): files, and media hours with the ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[extra]}"), TimeRemainingColumn(), console=console,
+                   disable=disable or not console.is_terminal)
+    with bar:
+        files = bar.add_task("files", total=None, extra="")
+        media = bar.add_task("media s", total=None, extra="")
+
+        def update(t) -> None:
+            bar.update(files, completed=t.files_done, total=t.files_total,
+                       extra=f"{t.failed} failed" if t.failed else "")
+            bar.update(media, completed=round(t.media_now), total=round(t.media_total) or None,
+                       extra=f"{t.media_now / 3600:.2f}/{t.media_total / 3600:.2f} h")
+
+        yield update
 
 
 # ------------------------------------------------------------------ eval
@@ -472,6 +526,20 @@ class _Help(argparse.HelpFormatter):
         return text
 
 
+def _add_request_options(p: argparse.ArgumentParser) -> None:
+    """The analysis options shared by ``analyze`` and ``batch``."""
+    p.add_argument("--fps", type=_number(0, 120), default=5.0, help="video frames analysed per second, above 0 and at most 120")
+    p.add_argument("--modalities", default=",".join(MODALITIES), help=f"comma list of {','.join(MODALITIES)}")
+    p.add_argument("--transcript", metavar="FILE", help="timed transcript (.srt/.vtt) for the media (default: ASR)")
+    p.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
+    p.add_argument("--batch", type=_number(0, 4096, integer=True), default=16,
+                   help="segments handed to the models at once")
+    p.add_argument("--llm", metavar="URL", help="OpenAI-compatible endpoint for explanations (cues only are sent)")
+    p.add_argument("--llm-model", metavar="NAME", help="model name at the --llm endpoint")
+    p.add_argument("--llm-timeout", type=_number(0, 3600), default=30.0, metavar="S",
+                   help="seconds before falling back to offline")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="affectlens", description="Offline multimodal emotion understanding.")
     parser.add_argument("--version", action="version", version=f"affectlens {__version__}")
@@ -485,21 +553,30 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-o", "--output", metavar="OUT",
                    help="write OUT.json (a list of analyses), .jsonl (a segment per line), .csv/.parquet "
                         "(long format: a row per segment, modality and measure) or .vtt (one input)")
-    a.add_argument("--fps", type=_number(0, 120), default=5.0, help="video frames analysed per second, above 0 and at most 120")
-    a.add_argument("--modalities", default=",".join(MODALITIES), help=f"comma list of {','.join(MODALITIES)}")
-    a.add_argument("--transcript", metavar="FILE", help="timed transcript (.srt/.vtt) for the media (default: ASR)")
-    a.add_argument("--no-asr", action="store_true", help="do not transcribe speech")
-    a.add_argument("--batch", type=_number(0, 4096, integer=True), default=16,
-                   help="segments handed to the models at once")
+    _add_request_options(a)
     a.add_argument("--per-frame", action="store_true",
                    help="with -o .csv/.parquet/.jsonl: one row per analysed frame per face (time, track, box, "
                         "key landmarks, cues, probabilities) instead of segments; .json keeps them as 'frames'")
     a.add_argument("-q", "--quiet", action="store_true", help="do not print the timeline")
-    a.add_argument("--llm", metavar="URL", help="OpenAI-compatible endpoint for explanations (cues only are sent)")
-    a.add_argument("--llm-model", metavar="NAME", help="model name at the --llm endpoint")
-    a.add_argument("--llm-timeout", type=_number(0, 3600), default=30.0, metavar="S",
-                   help="seconds before falling back to offline")
     a.set_defaults(func=cmd_analyze)
+
+    bt = sub.add_parser("batch", help="analyze a whole collection into a resumable Parquet dataset",
+                        formatter_class=_Help)
+    bt.add_argument("inputs", nargs="+", metavar="INPUT",
+                    help="files, folders (recursive), glob patterns or a CSV manifest (path[,transcript] columns)")
+    bt.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
+                    help="output folder: segments/ (Parquet dataset), files.parquet, json/ (with --json)")
+    _add_request_options(bt)
+    bt.add_argument("--workers", type=int,
+                    help="worker processes, each loading the models once (default 1; 0 = in this process); "
+                         "with --ray, Ray tasks in flight (default: the cluster's CPUs)")
+    bt.add_argument("--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
+                    help="run on Ray: a new local Ray without ADDRESS, else the cluster at ADDRESS ('auto', host:port)")
+    bt.add_argument("--json", action="store_true", help="also write each input's full JSON under OUT_DIR/json")
+    bt.add_argument("--retry-failed", action="store_true", help="redo inputs that failed in an earlier run")
+    bt.add_argument("--max-worker-mb", type=float, help="replace a worker whose memory passed this after an input")
+    bt.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    bt.set_defaults(func=cmd_batch)
 
     e = sub.add_parser("eval", help="score a model on a corpus in its published format", formatter_class=_Help)
     e.add_argument("task", choices=EVAL_TASKS, help="what to score")

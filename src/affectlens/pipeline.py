@@ -138,7 +138,7 @@ def _analyze_media(media: Media, run: Run) -> Analysis:
         duration = info.duration or audio_s or media.measured_duration()
         plan = segment.plan(duration, speech, window_s=req.window_s)
         return _run(info, plan, lambda needs: _stream_segments(media, plan, req.fps, words, needs, spool), run,
-                    words_from="transcript" if words else None)
+                    words_from="transcript" if words else None, speech_audio=lambda: _speech_audio(plan, spool))
 
 
 def _vad(chunks: Iterable[np.ndarray]) -> list[tuple[float, float]]:
@@ -164,6 +164,31 @@ def _stream_segments(media: Media, plan: list[segment.Span], fps: float, words: 
         if words:
             inp.words = [w for w in words if span.t0 <= (w.t0 + w.t1) / 2 < span.t1]
         yield inp
+
+
+#: seconds of speech audio handed to the ASR per call (bounds its memory)
+ASR_SPEECH_S = 240.0
+
+
+def _speech_audio(plan: list[segment.Span], spool) -> Iterator[tuple[segment.Span, np.ndarray]]:
+    """The audio of each speech span of the plan, read back from the spool."""
+    audio = _AudioCursor(decode.read_spool(spool))
+    for span in plan:
+        if span.kind == "speech":
+            yield span, audio.take(span.t0, span.t1)
+
+
+def _transcribe_plan(asr, speech: Iterator[tuple[segment.Span, np.ndarray]]) -> dict:
+    """Words per speech span, transcribed ``ASR_SPEECH_S`` seconds of speech at a time."""
+    words, pending, size = {}, [], 0
+    for span, audio in [*speech, (None, None)]:
+        if span is not None:
+            pending.append((span, audio))
+            size += audio.size
+        if pending and (span is None or size >= ASR_SPEECH_S * decode.SAMPLE_RATE):
+            words.update(zip([sp for sp, _ in pending], asr([(a, sp.t0) for sp, a in pending])))
+            pending, size = [], 0
+    return words
 
 
 class _AudioCursor:
@@ -209,7 +234,8 @@ class _FrameCursor:
 
 
 def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[str]], Iterator[SegmentInput]],
-         run: Run, words_from: str | None, wanted: Iterable[str] | None = None) -> Analysis:
+         run: Run, words_from: str | None, wanted: Iterable[str] | None = None,
+         speech_audio: Callable[[], Iterator[tuple[segment.Span, np.ndarray]]] | None = None) -> Analysis:
     req = run.request
     wanted = [m for m in (req.modalities if wanted is None else wanted) if m in MODALITIES]
     offers = {"video": info.has_video, "audio": info.has_audio,
@@ -231,13 +257,14 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
     segments: list[Segment] = []
     total = info.duration or (plan[-1].t1 if plan else 0.0)
     # decoding runs a couple of segments ahead in a thread, overlapping the models
+    # speech is transcribed first, from the spooled audio alone: many segments per ASR call
+    heard = _transcribe_plan(asr, speech_audio()) if asr is not None and speech_audio else {}
     inputs = decode.prefetch(make_inputs(needs), depth=2)
     with contextlib.closing(inputs):
         for span, batch in _batched(plan, inputs, req.batch):
-            if asr is not None:
-                for inp, sp in zip(batch, span):
-                    if sp.kind == "speech" and inp.audio is not None:
-                        inp.words = asr(inp.audio, inp.t0)
+            for sp, inp in zip(span, batch):
+                if sp in heard:
+                    inp.words = heard.pop(sp)
             ests, tracks = {}, [None] * len(batch)
             for key, an in analyzers.items():
                 if hasattr(an, "analyze_batch_tracked"):  # the face: each estimate's track id
@@ -277,11 +304,11 @@ def _batched(plan: list[segment.Span], inputs: Iterator[SegmentInput], n: int):
 def _asr():
     """The offline ASR function, or ``(None, reason)`` when it cannot run."""
     try:
-        from .media.asr import transcriber
+        from .media.asr import batch_transcriber
     except ImportError as exc:
         return None, f"no words: ASR unavailable ({exc})"
     try:
-        return transcriber(), None
+        return batch_transcriber(), None
     except ModelUnavailable as exc:
         return None, str(exc)
 

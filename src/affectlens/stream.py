@@ -252,7 +252,7 @@ class LiveSession:
             inp = SegmentInput(t0, t1, audio=self._take_audio(t0, t1),
                                frames=[f for f in self._frames if t0 <= f[0] < t1])
             if self._asr is not None and kind == "speech":
-                inp.words = self._asr(inp.audio, t0)
+                inp.words = self._asr([(inp.audio, t0)])[0]  # one live segment per call
             seg = Segment(start=t0, end=t1, kind=kind, text=inp.text or None)
             for key, an in self._analyzers.items():
                 if SPECS[key].needs == "video" and not inp.frames:

@@ -1,0 +1,54 @@
+"""Packed, batched ASR: packing rules, and the example clip's words against the published remarks."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from media_factory import EXAMPLE
+
+# President Obama, Oval Office address of 15 June 2010, the part the example clip holds
+# (it starts inside "to speak" and stops inside "others").
+PUBLISHED = ("speak with you about the battle we're waging against an oil spill that is assaulting our shores "
+             "and our citizens on april 20th an explosion ripped through bp deepwater horizon drilling rig "
+             "about 40 miles off the coast of louisiana 11 workers lost their lives 17 others")
+
+
+def _norm(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def _edits(ref: list[str], hyp: list[str]) -> int:
+    d = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(hyp) + 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (ref[i - 1] != hyp[j - 1]))
+    return d[len(hyp)]
+
+
+def test_pack_fills_windows_in_order():
+    from affectlens.media.asr import pack
+
+    assert pack([10, 10, 10, 25, 5], window=32, gap=1) == [[0, 1, 2], [3, 4]]
+    assert pack([40, 5, 5], window=32, gap=1) == [[0], [1, 2]]  # a clip longer than a window is alone
+    assert pack([5] * 5, window=100, gap=1, most=2) == [[0, 1], [2, 3], [4]]
+
+
+def test_packed_words_of_the_example_clip():
+    pytest.importorskip("faster_whisper", reason="ASR needs the [text] extra")
+    from affectlens.media import asr, decode, segment
+    from affectlens.voice.vad import speech_spans
+
+    audio = np.concatenate(list(decode.iter_audio(EXAMPLE)))
+    plan = [s for s in segment.plan(audio.size / 16000, speech_spans([audio])) if s.kind == "speech"]
+    clips = [(audio[int(s.t0 * 16000):int(s.t1 * 16000)], s.t0) for s in plan]
+    assert len(plan) >= 5 and len(asr.pack([a.size for a, _ in clips], 24 * 16000, 4800)) == 1  # one window
+    words = asr.transcribe_many(clips + [(np.zeros(100, np.float32), 30.0)])
+    assert words[-1] == []  # too short to hold a word
+    for (a, t0), ws in zip(clips, words):
+        assert all(t0 - 1e-6 <= w.t0 <= w.t1 <= t0 + a.size / 16000 + 1e-6 for w in ws)
+    ref, hyp = _norm(PUBLISHED), _norm(" ".join(w.text for ws in words for w in ws))
+    assert _edits(ref, hyp) <= 4, hyp  # measured 0; one segment per call read the clipped "speak" as "think"
