@@ -59,7 +59,7 @@ class Server:
     def start(self, timeout: float = 60.0) -> "Server":
         import httpx
 
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
         env.pop("AFFECTLENS_TOKEN", None)
         if self.token:
             env["AFFECTLENS_TOKEN"] = self.token

@@ -52,8 +52,15 @@ def test_eval_av(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert out["n"] == 4 and 0 <= out["metrics"]["uar"] <= 1
-    assert out["metrics"]["n_conflict_pairs"] == 2 and "face_uar" in out["metrics"]
+    assert out["n"] == 4
+    # the 3 labelled rows (angry face+voice, happy face, angry voice+words) all fuse right
+    conf = out["confusion"]
+    assert sum(map(sum, conf)) == 3 and conf[1][1] == 1 and conf[3][3] == 2 and out["metrics"]["uar"] == 1.0
+    # the happy-face/angry-voice pair scores as more conflicting than the congruent angry pair
+    assert out["metrics"]["n_conflict_pairs"] == 2 and out["metrics"]["conflict_auroc"] == 1.0
+    # the samples are RAVDESS actor 01 and FER2013 PublicTest: the fusion was fit on all of them
+    assert out["train_overlap"] == 4 and out["overlap"]["models"]["fusion-lr"]["train_overlap"] == 4
+    assert "warning: of 4 items" in res.stderr
 
 
 def test_eval_av_asr_transcribes_audio_without_text(tmp_path):

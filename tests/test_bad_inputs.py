@@ -122,7 +122,7 @@ def test_sigterm_keeps_last_complete_output(cases, tmp_path):
     no temporary file is left beside it."""
     good = Path(cases[0].output).parent.parent / "good.txt"
     out = tmp_path / "r.json"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent.parent / "src"), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, "-m", "affectlens", "analyze", str(good),
                              str(EXAMPLES / "obama_oilspill_2010.mp4"), "-q", "-o", str(out)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)

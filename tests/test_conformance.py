@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from affectlens.analyzers import Analyzer, ModelUnavailable, SegmentInput
+from affectlens.analyzers import UNCERTAIN_BELOW, Analyzer, ModelUnavailable, SegmentInput
 from affectlens.registry import MODALITIES, SPECS, get_analyzer, load_ref, modality_of, registered
 from affectlens.schema import LABELS, Estimate
 from conftest import HERE
@@ -28,7 +28,8 @@ def _check(est: Estimate, analyzer: Analyzer, inp: SegmentInput) -> None:
     assert all(0.0 <= p <= 1.0 for p in est.probs.values())
     top = max(est.probs, key=est.probs.get)
     assert est.confidence == pytest.approx(est.probs[top], abs=1e-6)
-    assert est.label in (top, "uncertain")
+    floor = analyzer.meta().get("thresholds", {}).get("uncertain_below", UNCERTAIN_BELOW)
+    assert est.label == (top if est.confidence >= floor else "uncertain")
     for v in (est.valence, est.arousal, est.dominance):
         assert v is None or -1.0 <= v <= 1.0
     spec = SPECS[analyzer.modality]
@@ -63,6 +64,10 @@ def test_analyzer_contract(key):
     for est, inp in zip(results, real):
         assert est is not None
         _check(est, analyzer, inp)
+    # the real inputs are unambiguous: a FER happy crop, a RAVDESS angry clip, a furious sentence
+    expected = {"face": [None, "happy"], "voice": ["angry"], "text": ["angry", "angry"]}[analyzer.modality]
+    for est, want in zip(results, expected):
+        assert want is None or max(est.probs, key=est.probs.get) == want, (key, est.probs)
     single = analyzer.analyze(real[0])
     assert single is not None
     # an estimate never depends on what else was in the batch
@@ -88,14 +93,15 @@ def test_registry_lists_the_specs_and_their_analyzers():
 
 
 def test_every_model_folder_has_a_valid_meta():
-    from affectlens.analyzers import MODELS_DIR, ModelMeta
+    from affectlens.analyzers import ModelMeta, model_dir, model_roots
 
-    folders = sorted(p for p in MODELS_DIR.iterdir() if (p / "meta.json").is_file())
+    folders = sorted((p for root in model_roots() for p in root.iterdir() if (p / "meta.json").is_file()),
+                     key=lambda p: p.name)
     assert [p.name for p in folders] == ["dialogue-minilm", "face-cnn", "fusion-lr", "text-minilm", "voice-whisper-tiny"]
     for p in folders:
         meta = ModelMeta.load(p)
         assert meta.name == p.name and meta.version and meta.val_metrics
-    assert ModelMeta.load(MODELS_DIR / "dialogue-minilm")["max_context"] == 3  # as the README says
+    assert ModelMeta.load(model_dir("dialogue-minilm"))["max_context"] == 3  # as the README says
 
 
 def test_a_broken_meta_is_refused_with_its_reason(tmp_path):

@@ -58,6 +58,7 @@ def cited_cues_exist(analysis: Analysis) -> int:
                 list(s["estimates"].items()) + [("fused", s["fused"]), ("fused", s.get("smoothed"))] if e
                  for c in e["cues"]}
     for sent in summary["observations"] + summary["interpretation"] + [summary["conclusion"]]:
+        assert sent["cites"], f"summary sentence cites nothing: {sent['text']}"
         assert all((c["modality"], c["name"], c["t0"]) in all_cues for c in sent["cites"]), sent["text"]
         n += 1
     return n

@@ -181,7 +181,7 @@ def test_queue_full_cancel_and_delete(tmp_path):
     (["--db", "nosuchdb://x"], "cannot open the job store"),
 ])
 def test_startup_errors(tmp_path, args, message):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
     env.pop("AFFECTLENS_TOKEN", None)
     r = subprocess.run([sys.executable, "-m", "affectlens", "serve", "--data-dir", str(tmp_path), *args],
                        env=env, capture_output=True, text=True, timeout=60)

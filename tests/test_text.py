@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectlens.analyzers import SegmentInput, Word
+from affectlens.analyzers import SegmentInput, Word, model_dir
 from affectlens.registry import get_analyzer
 from affectlens.state import RunState
 from affectlens.schema import GOEMOTIONS_LABELS, LABELS
 from affectlens.text.encoding import encode_dialogue, load_tokenizer, normalize_text
 from affectlens.text.occlusion import occlusion_variants, top_words
 
-MODELS = Path(__file__).parents[1] / "src" / "affectlens" / "models"
+MODELS = model_dir("text-minilm").parent
 TEXT_DATA = Path(__file__).parent / "data" / "text"
 
 

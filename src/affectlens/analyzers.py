@@ -26,6 +26,36 @@ from .schema import Estimate, ModelInfo
 from .state import RunState, run_state
 
 MODELS_DIR = Path(__file__).parent / "models"
+#: the separate distribution holding the weights under restricted terms (see licences.py)
+EXTRA_MODEL_PACKAGES = ("affectlens_models_nc",)
+
+
+def model_roots() -> list[Path]:
+    """Every installed folder of model folders: this package's, then each extra model package's."""
+    import importlib.util
+
+    roots = [MODELS_DIR]
+    for pkg in EXTRA_MODEL_PACKAGES:
+        spec = importlib.util.find_spec(pkg)
+        if spec is not None and spec.submodule_search_locations:
+            roots += [Path(p) for p in spec.submodule_search_locations]
+    return roots
+
+
+def model_dir(name: str) -> Path:
+    """The folder of model ``name`` in the first root that has it (else where this package
+    would hold it, so that a missing file is named there)."""
+    for root in model_roots():
+        if (root / name).is_dir():
+            return root / name
+    return MODELS_DIR / name
+
+
+def model_missing_reason(name: str, modality: str, path: Path) -> str:
+    """One line naming a model that is not installed and, for restricted ones, where it ships."""
+    from .licences import missing_reason
+
+    return missing_reason(name, modality) or f"no model for {modality}: {path} is not installed"
 
 
 class ModelUnavailable(RuntimeError):
@@ -142,13 +172,13 @@ class Analyzer(ABC):
     meta_keys: tuple[str, ...] = ()
     @property
     def model_dir(self) -> Path:
-        return MODELS_DIR / self.name
+        return model_dir(self.name)
 
     def unavailable_reason(self) -> str | None:
         """Why this analyzer cannot run here, or ``None`` when it can."""
         missing = [w for w in self.weights if not (self.model_dir / w).is_file()]
         if missing:
-            return f"no model for {self.modality}: {self.model_dir / missing[0]} is not installed"
+            return model_missing_reason(self.name, self.modality, self.model_dir / missing[0])
         return None
 
     def meta(self) -> ModelMeta:

@@ -367,6 +367,27 @@ def cmd_eval(args) -> int:
     with _progress(f"eval {args.task}") as update:
         result = evaluate(es, analyzer, batch=args.batch, limit=args.limit, progress=update)
     _warn_skipped(data, result)
+    return _emit_checked(result, args)
+
+
+def _overlap_refused(result: dict, args) -> bool:
+    """Warn in one line about training/tuning overlap; True when ``--strict`` refuses the
+    result because an item was in a model's training data."""
+    from .evaluate.overlap import warning
+
+    line = warning(result)
+    if line:
+        _warn(line.removeprefix("warning: "))
+    if args.strict and result.get("train_overlap"):
+        _fail(f"--strict: {result['train_overlap']} item(s) were in a model's training data; result refused")
+        return True
+    return False
+
+
+def _emit_checked(result: dict, args) -> int:
+    """Emit an eval result unless ``--strict`` refuses it (exit 4)."""
+    if _overlap_refused(result, args):
+        return EXIT_OVERLAP
     _emit(result, args)
     return EXIT_OK
 
@@ -383,8 +404,7 @@ def _eval_av(data: Path, args) -> int:
 
     result = evaluate_av(data, limit=args.limit, asr=args.asr)  # errors: see main
     _warn_skipped(data, result)
-    _emit(result, args)
-    return EXIT_OK
+    return _emit_checked(result, args)
 
 
 def _json_safe(x):
@@ -442,9 +462,11 @@ def cmd_bench(args) -> int:
     except (InputError, RuntimeError, FileNotFoundError, ValueError) as exc:
         _fail(f"bench {args.task}: {exc}")
         return 1
+    if _overlap_refused(result, args):
+        return EXIT_OVERLAP
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
-    return 0
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------ report
@@ -568,6 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="av: transcribe rows with audio and no text offline, so their words join the fusion")
     e.add_argument("--batch", type=_number(0, 4096, integer=True), default=64, help="items per model call")
     e.add_argument("--data-root", metavar="DIR", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
+    e.add_argument("--strict", action="store_true",
+                   help="exit 4 without a result when any item was in a shipped model's training data "
+                        "(overlap with tuning splits is reported, not refused)")
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="ours vs peer tools on the same data, in the same run", formatter_class=_Help)
@@ -577,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="FILE", help="write the comparison JSON here")
     b.add_argument("--video", metavar="CLIP", help="face: also time the whole face path on this clip (frames/s)")
     b.add_argument("--data-root", metavar="DIR", help="corpus root (default $AFFECTLENS_DATA or ../shared/data)")
+    b.add_argument("--strict", action="store_true",
+                   help="exit 4 without a result when any item was in a shipped model's training data "
+                        "(overlap with tuning splits is reported, not refused)")
     b.set_defaults(func=cmd_bench)
 
     r = sub.add_parser("report", help="HTML report of an analyze JSON result (every input in it)",

@@ -23,7 +23,7 @@ from ..fusion.fuse import fuse
 from ..media import decode, transcript
 from ..schema import LABELS, Estimate, to_canonical
 from ..state import RunState
-from . import metrics
+from . import metrics, overlap
 from .run import skipped_summary
 
 COLUMNS = ("image_or_video", "audio", "text", "face_label", "voice_label", "label")
@@ -189,4 +189,22 @@ def evaluate_av(manifest: str | Path, limit: int | None = None, asr: bool = Fals
         out["metrics"]["conflict_auroc"] = metrics.auroc(scores, truth)
         out["metrics"]["auroc"] = out["metrics"]["conflict_auroc"]
         out["metrics"]["n_conflict_pairs"] = int(len(pairs))
-    return out
+    return overlap.attach(out, [row_key(r) for r in rows], models_used(ests))
+
+
+def row_key(row: AVRow) -> overlap.ItemKey:
+    """One key for a manifest row: its audio's speaker, its image's file name and its text."""
+    key = overlap.speech_key(row.audio) if row.audio is not None else overlap.ItemKey()
+    if row.image_or_video is not None:
+        key.name = row.image_or_video.name
+    if row.text:
+        key.hashes = overlap.text_key(row.text).hashes
+    return key
+
+
+def models_used(ests: list[dict[str, Estimate]]) -> list[str]:
+    """The shipped models behind the estimates, plus the learned fusion when installed."""
+    from ..fusion.fuse import LEARNED_MODEL, learned_params
+
+    names = sorted({e.model for row in ests for e in row.values()})
+    return names + ([LEARNED_MODEL] if learned_params() is not None else [])

@@ -12,7 +12,7 @@ from ..analyzers import Analyzer, ModelMeta
 from ..errors import InputError
 from ..schema import LABEL_MAPS, LABELS, Estimate
 from ..state import RunState
-from . import metrics
+from . import metrics, overlap
 from .corpora import EvalSet
 
 
@@ -168,4 +168,4 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
     out.setdefault("per_class", {})
     out.setdefault("confusion", [])
     out["speed"] = {"items_per_s": len(items) / t_model if t_model > 0 else None, "model_s": t_model}
-    return out
+    return overlap.attach(out, overlap.eval_keys(es.task, items), [analyzer.name])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import MODELS_DIR, ModelUnavailable, softmax
+from ..analyzers import ModelUnavailable, model_dir as find_model_dir, softmax
 from ..schema import LABELS
 
 MODEL_NAME = "face-cnn"
@@ -27,8 +27,8 @@ class ExpressionCNN:
         Folder with ``model.onnx`` and ``meta.json``.
     """
 
-    def __init__(self, model_dir: Path = MODELS_DIR / MODEL_NAME) -> None:
-        self.model_dir = Path(model_dir)
+    def __init__(self, model_dir: Path | None = None) -> None:
+        self.model_dir = Path(model_dir) if model_dir else find_model_dir(MODEL_NAME)
         self._session = None
         self._meta: dict | None = None
 

@@ -7,12 +7,14 @@ from itertools import combinations
 import numpy as np
 
 from ..schema import LABELS, Conflict, Estimate
-from .params import conflict_features, js_divergence, learned_params
+from .params import conflict_features, js_divergence, learned_params, participants
 
 #: a pair counts as conflicting above this score
 FLAG_ABOVE = 0.35
 #: valence magnitude below which a sign is not trusted
 VALENCE_DEADBAND = 0.15
+#: the pair the learned conflict model was fit on; other pairs use the heuristic
+LEARNED_PAIR = ("face", "voice")
 
 
 def pair_score(a: Estimate, b: Estimate) -> tuple[float, bool, bool]:
@@ -40,22 +42,28 @@ def learned_score(a: Estimate, b: Estimate) -> tuple[float, float] | None:
 
 
 def detect(estimates: dict[str, Estimate]) -> Conflict | None:
-    """The most discordant pair of modality estimates, or ``None`` with fewer than two.
+    """The most discordant pair of the estimates that take part in the fusion (words read
+    as neutral sit out, as in ``fuse``), or ``None`` with fewer than two.
 
-    The score is the learned conflict probability when the fusion model is installed,
-    else the Jensen–Shannon / valence-gap heuristic of ``pair_score``."""
-    if len(estimates) < 2:
+    The score of a face–voice pair is the learned conflict probability when the fusion
+    model is installed (it was fit on such pairs); other pairs, and all pairs without the
+    model, use the Jensen–Shannon / valence-gap heuristic of ``pair_score``. The pair
+    reported is a flagged one if any, the learned pair first (its scale is calibrated),
+    then the largest margin over its own threshold."""
+    voting = participants(estimates)
+    if len(voting) < 2:
         return None
     best = None
-    for (ma, a), (mb, b) in combinations(sorted(estimates.items()), 2):
+    for (ma, a), (mb, b) in combinations(sorted(voting.items()), 2):
         score, label, valence = pair_score(a, b)
         threshold = FLAG_ABOVE
-        learned = learned_score(a, b)
+        learned = learned_score(a, b) if (ma, mb) == LEARNED_PAIR else None
         if learned is not None:
             score, threshold = learned
-        if best is None or score - threshold > best[0] - best[1]:
-            best = (score, threshold, [ma, mb], label, valence, a, b)
-    score, threshold, mods, label, valence, a, b = best
+        rank = (score > threshold and (label or valence), learned is not None, score - threshold)
+        if best is None or rank > best[0]:
+            best = (rank, score, threshold, [ma, mb], label, valence, a, b)
+    _, score, threshold, mods, label, valence, a, b = best
     parts = []
     if label:
         parts.append(f"{mods[0]} reads {a.top}, {mods[1]} reads {b.top}")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import MODELS_DIR, ModelMeta
+from ..analyzers import ModelMeta, model_dir
 from ..registry import MODALITIES, SPECS
 from ..schema import LABELS, Estimate
 
@@ -137,7 +137,7 @@ def conflict_features(a: Estimate, b: Estimate) -> np.ndarray:
 @cache
 def learned_params() -> FusionParams | None:
     """The installed learned fusion parameters (read once), or ``None`` when not installed."""
-    path = MODELS_DIR / LEARNED_MODEL / "fusion.json"
+    path = model_dir(LEARNED_MODEL) / "fusion.json"
     if not path.is_file():
         return None
     ModelMeta.load(path.parent)  # a fusion.json comes with a valid meta.json

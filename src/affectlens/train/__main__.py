@@ -1,14 +1,15 @@
 """Training recipes: ``python -m affectlens.train <face|voice|text|dialogue|fusion> [options]``.
 
 Each recipe module ``affectlens.train.<name>`` has ``main(argv)`` and reproduces the
-shipped weights under ``src/affectlens/models/`` from the corpora (``--data``, default
-``$AFFECTLENS_DATA`` or ``../shared/data``). Training needs the ``train`` extra (torch).
+shipped weights (``src/affectlens/models/`` and ``models-nc/``) from the corpora (``--data``,
+default ``$AFFECTLENS_DATA`` or ``../shared/data``). Training needs the ``train`` extra (torch).
+After a recipe, ``provenance`` records in each meta.json what the models were fit and tuned on.
 """
 
 import importlib
 import sys
 
-RECIPES = ("face", "voice", "text", "dialogue", "fusion")
+RECIPES = ("face", "voice", "text", "dialogue", "fusion", "provenance")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,13 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analyzers import model_dir
 from ..config import data_root
+from ..licences import card_line
 from ..evaluate.corpora import fer2013
 from ..evaluate.metrics import expected_calibration_error as ece
 from ..schema import LABELS
 
 MODEL_NAME = "face-cnn"
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / MODEL_NAME
+DEFAULT_OUT = model_dir(MODEL_NAME)
 SIZE = 48
 
 #: Per-class (valence, arousal) in [-1, 1]: circumplex coordinates of the category
@@ -446,6 +448,8 @@ def model_card(meta: dict) -> str:
                       f"{h['val_acc_tta']:.4f} | {h['lr']:.2e} |" for h in tr.get("history", []))
     return f"""# face-cnn — facial expression classifier (7 canonical classes)
 
+{card_line(MODEL_NAME)}
+
 A compact VGG-style CNN ({tr['params']:,} parameters; four stages of two 3×3 conv +
 BatchNorm + ReLU with max-pooling, global average pooling, dropout, linear) trained from
 scratch on CPU.
@@ -485,6 +489,7 @@ weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
 {coords}
 
 ## Validation (FER2013 val = PublicTest, test-time flip, calibrated)
+<!-- numbers:validation:begin (generated: python -m affectlens.evaluate.numbers --write) -->
 - accuracy **{v['accuracy']:.4f}**, UAR {v['uar']:.4f} (n = {v['n']})
 - ECE (15 bins) before calibration {v['ece_before']:.4f}, after {v['ece_after']:.4f}
 - speed: {meta['faces_per_second_2_threads']:.0f} faces/s in onnxruntime, 2 threads, batch 64
@@ -492,6 +497,7 @@ weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
 | class | accuracy (recall) |
 |---|---|
 {per}
+<!-- numbers:validation:end -->
 
 Training curve (val accuracy with test-time flip, before calibration; EMA and raw weights;
 the learning rate is the one at the end of the epoch):

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import MODELS_DIR, SegmentInput, build_estimate
+from ..analyzers import SegmentInput, build_estimate, model_dir
 
 from ..registry import get_analyzer
 from ..state import RunState
 from ..config import data_root
+from ..licences import card_line
 from ..evaluate import corpora, metrics
 from ..fusion.fuse import cap_to_evidence
 from ..fusion.params import FusionParams, conflict_features
@@ -37,7 +38,7 @@ from .fusion_fit import fit, fit_conflict
 from ..media import decode
 from ..schema import LABELS, Estimate, to_canonical
 
-OUT = MODELS_DIR / "fusion-lr"
+OUT = model_dir("fusion-lr")
 
 
 def parse_args(argv):
@@ -195,6 +196,8 @@ def model_card(params: FusionParams, val: dict, n_samples: int, n_pairs: int) ->
     weights = ", ".join(f"{m} {w}" for m, w in params.meta["weights_at_typical"].items())
     return f"""# fusion-lr — reliability-weighted late fusion and face–voice conflict model
 
+{card_line("fusion-lr")}
+
 Numbers, not a network: per modality a class bias ``b_m``, a base weight ``a_m`` and
 reliability coefficients ``c_m`` (see `affectlens/fusion/params.py`):
 ``logits = Σ_m b_m + softplus(a_m + c_m · q_m) · log p_m`` over the modalities that take
@@ -219,6 +222,7 @@ python -m affectlens.train fusion --data DIR
 ```
 
 ## Validation (fit on actors 01–10 + even FER images, scored on actors 11–20 + odd images)
+<!-- numbers:validation:begin (generated: python -m affectlens.evaluate.numbers --write) -->
 | | UAR | ECE |
 |---|---|---|
 | face only | {f("face_uar")} | {f("face_ece")} |
@@ -228,6 +232,7 @@ python -m affectlens.train fusion --data DIR
 | voice only, same rows | {f("voice_only_uar_same_rows")} | |
 
 Conflict detection (labels differ, incongruent vs congruent pairs): AUROC **{f("conflict_auroc")}**.
+<!-- numbers:validation:end -->
 Typical weights after the fit: {weights}.
 
 ## Limits

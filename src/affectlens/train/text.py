@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..analyzers import model_dir
 from ..config import data_root
 from ..evaluate.corpora import emobank, goemotions
 from ..schema import GOEMOTIONS_LABELS, LABELS, to_canonical
@@ -50,10 +51,6 @@ def base_model_dir() -> Path:
     if not (path / "model.safetensors").is_file():
         raise FileNotFoundError(f"all-MiniLM-L6-v2 weights not found under {path}")
     return path
-
-
-def package_models_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "models"
 
 
 # ----------------------------------------------------------------------------- data
@@ -315,7 +312,7 @@ def setup(args, model_name: str):
     root = data_root(args.data)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out) if args.out else package_models_dir() / model_name
+    out = Path(args.out) if args.out else model_dir(model_name)
     tok_path = base_model_dir() / "tokenizer.json"
     return random.Random(args.seed), root, runs, out, tok_path, load_tokenizer(tok_path)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import file_sha256
+from ..analyzers import file_sha256, model_dir
 from ..config import data_root
 from ..evaluate.corpora import speech as corpora
 from ..evaluate.metrics import expected_calibration_error
@@ -42,7 +42,9 @@ from . import augment, whisper_np
 from . import voice_export as export
 
 MODEL_NAME = "voice-whisper-tiny"
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / MODEL_NAME
+#: written to meta.json; the analyzer reports it
+VERSION = "0.2.0"
+DEFAULT_OUT = model_dir(MODEL_NAME)
 LAYERS = (1, 2, 3)
 CORPORA = ("ravdess", "emodb", "nemo")
 #: prior weight of the speaker statistics, in clips (LOCO over the run, single-clip and
@@ -359,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     old = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     meta = {
         "name": MODEL_NAME,
-        "version": "0.2.0",
+        "version": VERSION,
         "labels": list(LABELS),
         "canonical_rule": "trained on canonical labels: RAVDESS calm and EmoDB boredom count as neutral",
         "input": {"sample_rate": 16000, "features": int(X.shape[1]),

@@ -20,7 +20,7 @@ from ...registry import get_analyzer
 from ...config import threads
 from ...schema import GOEMOTIONS_LABELS, LABELS, LABEL_MAPS
 from ...state import RunState
-from .. import corpora, metrics
+from .. import corpora, metrics, overlap
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # NRC emotions with a canonical counterpart (anticipation and trust have none)
@@ -164,10 +164,11 @@ def run_text(data: Path, limit: int | None = None) -> dict:
         pol = [(s.get("positive", 0) - s.get("negative", 0)) / max(1, s.get("positive", 0) + s.get("negative", 0))
                for s in nrc_v]
         vad_rows.append({"system": "NRCLex (pos−neg)", "pearson_v": metrics.pearson(v_true, pol), "items_per_s": sp})
-        result["valence"] = {"task": "text valence", "data": f"{eb_path} [dev]", "n": len(items),
-                             "machine": result["machine"], "rows": vad_rows}
+        result["valence"] = overlap.attach({"task": "text valence", "data": f"{eb_path} [dev]", "n": len(items),
+                                            "machine": result["machine"], "rows": vad_rows},
+                                           overlap.eval_keys("vad", items), [analyzer.name])
     result["rows"].append({"system": "VADER (no emotion classes)", "items_per_s": vader_speed})
-    return result
+    return overlap.attach(result, overlap.eval_keys("text", [corpora.Item(t, None) for t in texts]), [analyzer.name])
 
 
 def run_voice(data: Path, limit: int | None = None) -> dict:
@@ -192,11 +193,21 @@ def run_voice(data: Path, limit: int | None = None) -> dict:
                 row[f"{corpus}_uar"] = r[corpus]["uar"]
         rows.append(row)
     speakers = sorted({i.speaker for i in test})
-    return {"task": "voice", "data": f"{data} (test speakers {', '.join(speakers)})", "n": len(test),
+    return {**voice_overlap(train, test),
+            "task": "voice", "data": f"{data} (test speakers {', '.join(speakers)})", "n": len(test),
             "machine": machine(), "rows": rows, "raw": res,
             "notes": ["affectlens voice: the shipped voice-whisper-tiny features, its head refitted on the train speakers",
                       "eGeMAPS+SVM: openSMILE eGeMAPSv02 functionals, standardised, LinearSVC (C=0.1, balanced)",
                       "x_realtime: seconds of audio per second of feature extraction + prediction"]}
+
+
+def voice_overlap(train: list, test: list) -> dict:
+    """The voice bench fits both systems' heads on ``train`` (not the shipped head), so its
+    overlap is the test clips whose speaker is among the train speakers."""
+    hits = sum(i.speaker in {t.speaker for t in train} for i in test)
+    ov = {"n": len(test), "train_overlap": hits, "tuning_overlap": 0, "unrecorded": [],
+          "models": {"heads fit by this bench": {"train_overlap": hits, "tuning_overlap": 0}}}
+    return {"train_overlap": hits, "tuning_overlap": 0, "overlap": ov}
 
 
 def run(task: str, data: Path, limit: int | None = None, video: Path | None = None) -> dict:
@@ -220,6 +231,7 @@ def run(task: str, data: Path, limit: int | None = None, video: Path | None = No
             rows.append({"system": name, "accuracy": r["accuracy"], "uar": r["uar"], "items_per_s": r["faces_per_s"]})
         result = {"task": "face", "data": str(res["data"]), "n": res["n"], "machine": machine(), "rows": rows,
                   "raw": res, "notes": notes}
+        overlap.attach(result, [overlap.ItemKey(name=f) for f in res.pop("files")], [get_analyzer("face").name])
         if video is not None:
             v = fb.video_fps(video)
             result["video"] = v

@@ -39,10 +39,8 @@ def image_folder(data_dir: str | os.PathLike) -> Path:
     raise FileNotFoundError(f"no FER2013-style <label>/*.jpg folders under {d}")
 
 
-def load_images(folder: Path, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """RGB images and canonical label ids; ``limit`` keeps evenly spaced images."""
-    import cv2
-
+def list_images(folder: Path, limit: int | None = None) -> list[tuple[Path, int]]:
+    """``(path, canonical label id)`` of the images; ``limit`` keeps evenly spaced images."""
     files = []
     for d in sorted(p for p in folder.iterdir() if p.is_dir()):
         label = LABELS.index(to_canonical(d.name, "fer2013"))
@@ -50,6 +48,13 @@ def load_images(folder: Path, limit: int | None = None) -> tuple[list[np.ndarray
     if limit is not None and limit < len(files):
         keep = np.linspace(0, len(files) - 1, limit).round().astype(int)
         files = [files[i] for i in keep]
+    return files
+
+
+def load_images(files: list[tuple[Path, int]]) -> tuple[list[np.ndarray], np.ndarray]:
+    """RGB images and canonical label ids of ``list_images`` entries."""
+    import cv2
+
     imgs = []
     for f, _ in files:
         bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
@@ -192,10 +197,12 @@ def run(data_dir: str | os.PathLike, cropped: bool = True, limit: int | None = N
         preprocessing and inference, not JPEG decoding.
     """
     folder = image_folder(data_dir)
-    imgs, y = load_images(folder, limit)
+    files = list_images(folder, limit)
+    imgs, y = load_images(files)
     if not imgs:
         raise ValueError(f"no images in {folder}")
     systems: dict[str, dict] = {}
+    names = [f.name for f, _ in files]
     pred, sec, name = run_ours(imgs, cropped)
     systems[name] = {**scores(pred, y), "faces_per_s": len(imgs) / sec, "seconds": sec}
     for variant, label in (("keras", "fer-mini-xception"), ("tflite", "fer-mini-xception-tflite-int8")):
@@ -208,7 +215,7 @@ def run(data_dir: str | os.PathLike, cropped: bool = True, limit: int | None = N
             systems[label] = {"error": str(exc)}
             continue
         systems[label] = {**scores(pred, y), "faces_per_s": len(imgs) / sec, "seconds": sec}
-    return {"data": str(folder), "n": int(len(y)), "cropped": cropped, "systems": systems}
+    return {"data": str(folder), "n": int(len(y)), "cropped": cropped, "systems": systems, "files": names}
 
 
 def video_fps(path: str | os.PathLike, max_frames: int | None = None, segment: float = 1.0) -> dict:

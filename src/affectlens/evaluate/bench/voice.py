@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ...analyzers import model_dir
 from ...voice import features
 from ...schema import LABELS, to_canonical
 from ..corpora import speech as corpora
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "voice-whisper-tiny"
+MODEL_DIR = model_dir("voice-whisper-tiny")
 
 
 def _corpus_scores(scores: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
