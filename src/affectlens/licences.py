@@ -30,6 +30,7 @@ class Source:
 FER2013 = Source("FER2013 (Goodfellow et al. 2013)", "LicenseRef-FER2013", "research use only")
 RAVDESS = Source("RAVDESS (Livingstone & Russo 2018)", "CC-BY-NC-SA-4.0", "non-commercial, share-alike, attribution")
 EMODB = Source("Berlin EmoDB (Burkhardt et al. 2005)", "LicenseRef-EmoDB", "research use only")
+NEMO = Source("nEMO (Christop 2024)", "CC-BY-NC-SA-4.0", "non-commercial, share-alike, attribution")
 WHISPER = Source("Whisper tiny.en (OpenAI)", "MIT", "permissive")
 MELD = Source("MELD (Poria et al. 2019)", "GPL-3.0-only", "copyleft: redistribute under GPL-3.0")
 GOEMOTIONS = Source("GoEmotions (Demszky et al. 2020)", "Apache-2.0", "permissive")
@@ -60,9 +61,9 @@ class ModelLicence:
 MODELS: tuple[ModelLicence, ...] = (
     ModelLicence("face-cnn", "face", (FER2013,), "research only (FER2013 terms)", NC_DIST,
                  "research only: FER2013"),
-    ModelLicence("voice-whisper-tiny", "voice", (RAVDESS, EMODB, WHISPER),
-                 "research, non-commercial only; share-alike (RAVDESS CC BY-NC-SA 4.0, EmoDB research terms)", NC_DIST,
-                 "research, non-commercial only: RAVDESS CC BY-NC-SA 4.0, EmoDB"),
+    ModelLicence("voice-whisper-tiny", "voice", (RAVDESS, EMODB, NEMO, WHISPER),
+                 "research, non-commercial only; share-alike (RAVDESS and nEMO CC BY-NC-SA 4.0, EmoDB research terms)",
+                 NC_DIST, "research, non-commercial only: RAVDESS and nEMO CC BY-NC-SA 4.0, EmoDB"),
     ModelLicence("dialogue-minilm", "dialogue", (MELD, GOEMOTIONS, EMOBANK, MINILM),
                  "any use, but redistribution only under GPL-3.0 (MELD)", NC_DIST,
                  "GPL-3.0: MELD"),
