@@ -14,7 +14,6 @@ from ...analyzers import SegmentInput
 from ...errors import InputError
 from ...media import decode, transcript
 from ...schema import EMODB_CODES, RAVDESS_CODES, fine_name, to_canonical
-from ...voice.head import FINE_LABELS
 from .items import EvalSet, Item, canonical_order
 
 AUDIO_EXT = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus", ".aac", ".webm", ".mp4"}
@@ -131,31 +130,3 @@ def read(data: Path) -> EvalSet:
         for name in fmt.split("+"):
             space |= set(CORPUS_LABELS.get(name, ()))
     return EvalSet("voice", str(data), fmt, "single", canonical_order(space), items, load, skipped)
-
-
-def corpus_metrics(P: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
-    """Per corpus: renormalise over its labels, argmax -> accuracy, UAR, macro F1, ECE, per-class recall."""
-    from ..metrics import expected_calibration_error
-
-    out = {}
-    for c, labs in CORPUS_LABELS.items():
-        m = corpus == c
-        if not m.any():
-            continue
-        idx = np.array([FINE_LABELS.index(lab) for lab in labs])
-        p = P[m][:, idx]
-        p = p / p.sum(axis=1, keepdims=True)
-        pred = idx[p.argmax(axis=1)]
-        yt = y[m]
-        recall, f1 = {}, []
-        for j, lab in zip(idx, labs):
-            tp = np.sum((pred == j) & (yt == j))
-            rec = tp / max(1, np.sum(yt == j))
-            prec = tp / max(1, np.sum(pred == j))
-            recall[lab] = round(float(rec), 4)
-            f1.append(0.0 if tp == 0 else 2 * prec * rec / (prec + rec))
-        out[c] = {"n": int(m.sum()), "uar": round(float(np.mean(list(recall.values()))), 4),
-                  "accuracy": round(float(np.mean(pred == yt)), 4),
-                  "macro_f1": round(float(np.mean(f1)), 4),
-                  "ece": round(expected_calibration_error(p, np.array([list(idx).index(v) for v in yt])), 4), "recall": recall}
-    return out
