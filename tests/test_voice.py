@@ -193,6 +193,11 @@ def test_primed_statistics_read_every_clip_alike():
         an.prime(batch, st)
         ests = an.analyze_batch(batch, st)
     assert [e.quality["speaker_segments"] for e in ests] == [3, 3, 3]
+    with RunState() as st:  # primed in two chunks (evaluation primes 256 clips at a time)
+        an.prime(batch[:1], st)
+        an.prime(batch[1:], st)
+        chunked = an.analyze_batch(batch, st)
+    assert [e.probs for e in chunked] == [e.probs for e in ests]
 
 
 def test_angry_clip_reads_high_arousal():

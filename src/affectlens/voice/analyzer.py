@@ -4,8 +4,9 @@ Registered as ``voice``. Per segment it measures prosody (energy, speech mask, F
 the speech extent with blocks 1-3 of the Whisper tiny.en encoder (``encoder.onnx``) and pools
 their states over speech frames. Each speaker's vectors are standardised by that speaker's
 statistics in this run (:class:`SpeakerStats`, kept in the :class:`RunState`), shrunk towards
-the training prior while few segments have been heard; the head (``model.onnx``) runs on all
-segments of a batch at once, after the batch has joined the statistics. The temperature rises
+the training prior while few segments have been heard: each segment is read with its speaker's
+statistics up to and including itself. The head (``model.onnx``) runs on all segments of a batch
+at once. The temperature rises
 with the distance from the training features and when few segments of the speaker are known,
 so unfamiliar voices read ``uncertain`` rather than confidently wrong.
 """
@@ -159,7 +160,7 @@ class VoiceAnalyzer(Analyzer):
         stats: SpeakerStats = state.part("voice.speaker_stats", SpeakerStats)
         for inp, m in zip(batch, measured):
             if m is not None:
-                stats.add(inp.speaker or "_", m[1].vector())
+                stats.add(inp.speaker or "_", m[1].vector(), priming=True)
         stats.frozen = True
 
     def _estimate(self, inputs: SegmentInput, measured, probs: np.ndarray, state: RunState,
@@ -200,8 +201,9 @@ class SpeakerStats:
         self._acc: dict[str, list] = {}
         self.frozen = False
 
-    def add(self, key: str, v: np.ndarray) -> None:
-        if self.frozen and key in self._acc:
+    def add(self, key: str, v: np.ndarray, priming: bool = False) -> None:
+        """Add a vector to ``key``'s statistics (after priming, a primed speaker's stay as primed)."""
+        if self.frozen and not priming and key in self._acc:
             return
         acc = self._acc.setdefault(key, [0, np.zeros(v.shape, np.float64), np.zeros(v.shape, np.float64)])
         acc[0] += 1
