@@ -37,7 +37,8 @@ def test_face_and_text_temperature_fits_recover_a_known_t(t_true):
 
 
 def test_voice_confidence_fit_recovers_known_parameters():
-    from affectlens.train.voice import fit_confidence, temperature
+    from affectlens.train.voice import fit_confidence
+    from affectlens.voice.analyzer import temperature
 
     rng = np.random.default_rng(0)
     n_rows = 6000

@@ -32,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import file_sha256, model_dir
+from ..analyzers import file_sha256, model_dir, softmax
 from ..config import data_root
 from ..evaluate.corpora import speech as corpora
 from ..evaluate.metrics import expected_calibration_error
 from ..schema import LABELS, to_canonical
 from ..voice import features, prosody
+from ..voice.analyzer import temperature
 from . import augment, whisper_np
 from . import voice_export as export
 
@@ -226,18 +227,6 @@ class Head:
         """Per reading (run, same, single; see :func:`eval_rows`): logits, n and domain score."""
         dom = domain_score(X, self.prior, self.axes)
         return {k: (Z @ self.W + self.b, n, dom) for k, (Z, n) in eval_rows(X, y, groups, self.prior).items()}
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def temperature(theta, n: np.ndarray, dom: np.ndarray) -> np.ndarray:
-    """``T = exp(a + b log(domain) + c / n)`` per row."""
-    a, b, c = theta
-    return np.exp(a + b * np.log(np.maximum(dom, 1e-3)) + c / np.maximum(n, 1))
 
 
 def fit_confidence(logits: np.ndarray, y: np.ndarray, n: np.ndarray, dom: np.ndarray, weight: np.ndarray) -> list[float]:

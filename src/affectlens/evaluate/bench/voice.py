@@ -28,7 +28,8 @@ MODEL_DIR = model_dir("voice-whisper-tiny")
 def _corpus_scores(scores: np.ndarray, y: np.ndarray, corpus: np.ndarray) -> dict:
     """UAR and accuracy per corpus, argmax restricted to the corpus' labels (``scores`` may be
     probabilities or decision values: a softmax keeps each row's order)."""
-    from ...train.voice import corpus_scores, softmax
+    from ...analyzers import softmax
+    from ...train.voice import corpus_scores
 
     per = corpus_scores(softmax(scores), y, corpus)
     return {c: {k: m[k] for k in ("n", "uar", "accuracy")} for c, m in per.items()}
