@@ -39,6 +39,14 @@ class FaceObservation:
     landmarks: np.ndarray  # 468 x 3 pixels (z scaled like x)
     crop: np.ndarray  # aligned 48 x 48 uint8 grayscale
     cues: dict[str, float]
+    #: the track's recent values of each cue as of this frame (see :func:`baseline_of`)
+    history: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def baseline(self, name: str, min_frames: int = 10) -> float | None:
+        """The track's running baseline of cue ``name`` as of this frame: the median of its
+        recent frames (``None`` before ``min_frames`` of them)."""
+        values = self.history.get(name, ())
+        return float(np.median(values)) if len(values) >= min_frames else None
 
     @property
     def size(self) -> float:
@@ -205,15 +213,9 @@ class FaceTracker:
             track = next(t for t in self._tracks if t.track_id == tid)
             for k, v in cues.items():
                 track.history.setdefault(k, deque(maxlen=self.baseline_frames)).append(v)
-            out.append(FaceObservation(tid, time, box, pts, geometry.align_crop(gray, pts), cues))
+            out.append(FaceObservation(tid, time, box, pts, geometry.align_crop(gray, pts), cues,
+                                       {k: tuple(track.history[k]) for k in cues}))
         return out
-
-    def baseline(self, track_id: str, name: str, min_frames: int = 10) -> float | None:
-        """Running baseline (median of the track's recent frames) of cue ``name``."""
-        for t in self._tracks:
-            if t.track_id == track_id and len(t.history.get(name, ())) >= min_frames:
-                return float(np.median(np.asarray(t.history[name])))
-        return None
 
     def _match(self, time: float, boxes: list[tuple[float, float, float, float]]) -> list[str]:
         self._tracks = [t for t in self._tracks if time - t.last_seen <= self.memory]
