@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,16 +47,24 @@ def _one_line(msg) -> str:
     return str(msg).replace("\r", "\\r").replace("\n", "\\n")
 
 
+def _stderr_line(text: str) -> None:
+    """One message line on stderr (waiting while another thread has it silenced)."""
+    from .config import stderr_free
+
+    with stderr_free():
+        _console(stderr=True).print(text, highlight=False, soft_wrap=True)
+
+
 def _fail(msg) -> None:
-    _console(stderr=True).print(f"[red]error:[/red] {_esc(_one_line(msg))}", highlight=False, soft_wrap=True)
+    _stderr_line(f"[red]error:[/red] {_esc(_one_line(msg))}")
 
 
 def _warn(msg) -> None:
-    _console(stderr=True).print(f"[yellow]warning:[/yellow] {_esc(_one_line(msg))}", highlight=False, soft_wrap=True)
+    _stderr_line(f"[yellow]warning:[/yellow] {_esc(_one_line(msg))}")
 
 
 def _note(msg) -> None:
-    _console(stderr=True).print(_esc(_one_line(msg)), highlight=False, soft_wrap=True)
+    _stderr_line(_esc(_one_line(msg)))
 
 
 def _number(lo: float, hi: float, integer: bool = False):
@@ -120,6 +129,7 @@ class _ProgressHook:
         self.bar, self.task = bar, None
 
     def __call__(self, step: str, payload, completed: float | None = None, total: float | None = None) -> None:
+        _check_interrupted()
         if step == "probe":
             self.clear()
             self.task = self.bar.add_task(f"analyzing {_esc(Path(payload.path).name)}", total=None)
@@ -227,6 +237,7 @@ def cmd_analyze(args) -> int:
     with _bar() as bar:
         hook = _ProgressHook(bar)
         for path in args.inputs:
+            _check_interrupted()
             analysis = _analyze_one(engine, path, request, hook)
             if analysis is None:
                 failed += 1
@@ -254,10 +265,12 @@ def _analyze_one(engine, path: str, request, hook):
     try:
         return engine.analyze(path, request, hook=hook)
     except InputError as exc:
+        _check_interrupted()
         _fail(exc)
     except MemoryError:
         _fail(f"{path}: out of memory while analyzing")
     except Exception as exc:  # noqa: BLE001 - reported in one line, the call goes on
+        _check_interrupted()  # an interrupt that surfaced as another error (e.g. inside an import)
         _fail(f"{path}: {_internal(exc)}")
     hook.clear()
     return None
@@ -633,6 +646,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command (see :func:`_main`); an interrupt that arrives while an earlier one is
+    being handled (clean-up of threads, the error line) still ends in exit code 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None = None) -> int:
     """Run one command; every failure ends in one ``error:`` line and an exit code from the table:
     0 ok, 1 bad input (the other inputs still ran), 2 usage, 3 no model, 4 train overlap under
     ``--strict``, 130 interrupted (Ctrl-C or SIGTERM; ``-o`` keeps its last complete write)."""
@@ -670,17 +692,29 @@ def main(argv: list[str] | None = None) -> int:
         restore()
 
 
+#: set by the SIGTERM/SIGHUP handler: the interrupt is raised again at the next checkpoint when
+#: the first one was swallowed (Python drops exceptions raised inside e.g. import-lock callbacks)
+_INTERRUPTED = threading.Event()
+
+
+def _check_interrupted() -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
 def _interrupt_on_sigterm():
-    """SIGTERM and SIGHUP behave like Ctrl-C (clean-up runs, exit 130); returns a function that
-    restores the previous handlers. Only possible in the main thread."""
+    """Ctrl-C, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` (clean-up runs, exit 130) and are
+    remembered for :func:`_check_interrupted`; returns a function that restores the previous
+    handlers. Only possible in the main thread."""
     import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
+    _INTERRUPTED.clear()
 
     def handler(signum, frame):
+        _INTERRUPTED.set()
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     return lambda: [signal.signal(sig, old) for sig, old in previous.items()]

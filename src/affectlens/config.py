@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Callable, Iterable
@@ -76,16 +77,56 @@ def onnx_session(path: str | os.PathLike, intra_threads: int | None = None):
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+#: held while file descriptor 2 points elsewhere; writers of messages take it (``stderr_free``)
+STDERR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def native_stderr_silenced():
     """Send file descriptor 2 to /dev/null for the block: native libraries (MediaPipe's
-    TFLite/absl) log set-up chatter there that Python cannot filter."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    TFLite/absl) log set-up chatter there that Python cannot filter. The descriptor is
+    process-wide, so messages written meanwhile from other threads through
+    :func:`stderr_free` wait for the block to end instead of being lost."""
+    with STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Hold Ctrl-C, SIGTERM and SIGHUP while native libraries load (a ``KeyboardInterrupt``
+    raised inside an extension module's import leaves it half-initialised and is swallowed as
+    an ``ImportError``); the signal takes effect right after the block. Main thread only
+    (elsewhere signals cannot be handled, so the block just runs)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    sigs = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in sigs}
     try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
+        yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if held:
+            handler = previous[held[0]]
+            if callable(handler):
+                handler(held[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(held[0])
+
+
+def stderr_free():
+    """Context in which stderr really reaches the user (not inside a silenced block of
+    another thread)."""
+    return STDERR_LOCK

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .version import __version__
+from .config import interrupts_deferred
 from .analyzers import Analyzer, ModelUnavailable, SegmentInput, Word
 from .fusion.conflict import detect
 from .fusion.fuse import fuse
@@ -54,11 +55,12 @@ class Run:
     def analyzers(self, wanted: Iterable[str]) -> tuple[dict[str, Analyzer], dict[str, str]]:
         """The loadable analyzers among ``wanted`` and, for the others, why not."""
         found, status = {}, {}
-        for key in wanted:
-            try:
-                found[key] = self.get(key)
-            except ModelUnavailable as exc:
-                status[key] = str(exc)
+        with interrupts_deferred():  # loading native code: an interrupt waits until it is done
+            for key in wanted:
+                try:
+                    found[key] = self.get(key)
+                except ModelUnavailable as exc:
+                    status[key] = str(exc)
         return found, status
 
 
@@ -166,12 +168,14 @@ def _track_ahead(media: Media, run: Run):
     frames (``SegmentInput.faces``). A stand-in without video, face model or face request."""
     if not media.info.has_video or "face" not in run.request.modalities:
         return _NoTracking()
-    try:
-        face = run.get("face")
-    except ModelUnavailable:
-        return _NoTracking()
-    if not hasattr(face, "track"):  # a custom face analyzer: it gets the frames
-        return _NoTracking()
+    with interrupts_deferred():  # loading native code: an interrupt waits until it is done
+        try:
+            face = run.get("face")
+        except ModelUnavailable:
+            return _NoTracking()
+        if not hasattr(face, "track"):  # a custom face analyzer: it gets the frames
+            return _NoTracking()
+        face.prepare(run.state)  # graph start-up logs are silenced here, not from the thread
     frames = decode.prefetch(media.frames(run.request.fps), depth=2)
     return decode.prefetch(face.track(frames, run.state), depth=TRACK_AHEAD_FRAMES, start=True)
 
@@ -340,14 +344,15 @@ def _batched(plan: list[segment.Span], inputs: Iterator[SegmentInput], n: int):
 
 def _asr():
     """The offline ASR function, or ``(None, reason)`` when it cannot run."""
-    try:
-        from .media.asr import batch_transcriber
-    except ImportError as exc:
-        return None, f"no words: ASR unavailable ({exc})"
-    try:
-        return batch_transcriber(), None
-    except ModelUnavailable as exc:
-        return None, str(exc)
+    with interrupts_deferred():  # loading native code: an interrupt waits until it is done
+        try:
+            from .media.asr import batch_transcriber
+        except ImportError as exc:
+            return None, f"no words: ASR unavailable ({exc})"
+        try:
+            return batch_transcriber(), None
+        except ModelUnavailable as exc:
+            return None, str(exc)
 
 
 def _analyze_text(payload: Path | Text, kind: str, run: Run) -> Analysis:

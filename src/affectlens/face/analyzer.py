@@ -156,6 +156,10 @@ class FaceAnalyzer(Analyzer):
         with run_state(state) as st:
             return [faces for _, faces in self.track(inputs.frames, st)]
 
+    def prepare(self, state: RunState) -> None:
+        """Start the run's face graphs in this thread, before :meth:`track` runs in another."""
+        self._run(state).tracker.start()
+
     def track(self, frames: Iterable[tuple[float, np.ndarray]], state: RunState,
               ) -> Iterator[tuple[float, list[FaceObservation]]]:
         """Mesh and track a run's frames in time order: each frame's time and faces.

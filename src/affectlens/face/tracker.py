@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..analyzers import ModelUnavailable
-from ..config import native_stderr_silenced
+from ..config import interrupts_deferred, native_stderr_silenced
 from . import geometry
 
 #: side (px) of the upscaled crop meshed around a small face
@@ -152,14 +152,26 @@ class FaceTracker:
     def _get_mesh(self):
         if self._mesh is None:
             try:
-                import mediapipe as mp
+                with interrupts_deferred():  # an interrupt inside the import would break it for good
+                    import mediapipe as mp
             except ImportError as exc:  # pragma: no cover - depends on the extra
                 raise ModelUnavailable(f"no face detector: mediapipe is not installed ({exc})") from exc
-            with native_stderr_silenced():
+            with interrupts_deferred(), native_stderr_silenced():
                 self._mesh = mp.solutions.face_mesh.FaceMesh(
                     static_image_mode=False, max_num_faces=self.max_faces, refine_landmarks=False,
                     min_detection_confidence=0.5, min_tracking_confidence=0.5)
         return self._mesh
+
+    def start(self) -> None:
+        """Build the MediaPipe graphs and run each once on a blank frame, stderr silenced, in the
+        calling thread; frames tracked later in another thread then leave the process-wide stderr
+        alone (a blank frame finds no face, so tracking starts as it would have)."""
+        blank = np.zeros((CROP, CROP, 3), np.uint8)
+        with native_stderr_silenced():
+            self._run(self._get_mesh(), blank)
+            if self.small_faces:
+                self._small_faces(blank)
+                self._run(self._crop_mesh, blank)
 
     def _quiet(self, *graphs):
         """``native_stderr_silenced()`` while any of ``graphs`` is unmade or has not run yet."""
