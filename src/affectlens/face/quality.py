@@ -13,7 +13,7 @@ import numpy as np
 
 #: crop sharpness (std of the 3x3 Laplacian / std of the pixels, 48x48 crop) -> relative accuracy
 SHARPNESS = ((0.23, 0.38, 0.49, 0.61, 0.76, 0.93, 1.13, 1.43, 1.83, 2.77),
-             (0.0, 0.14, 0.21, 0.28, 0.46, 0.62, 0.76, 0.86, 1.0, 1.0))
+             (0.0, 0.14, 0.21, 0.28, 0.45, 0.62, 0.76, 0.86, 1.0, 1.0))
 #: |head yaw| in degrees -> relative accuracy
 YAW = ((3.5, 14.3, 23.2, 35.7, 49.0), (1.0, 0.88, 0.81, 0.75, 0.73))
 #: least weight of a frame, so that a track seen only in poor frames still has a reading
