@@ -516,7 +516,8 @@ def model_card(meta: dict) -> str:
     members = "" if len(ens) < 2 else (
         "\n\nEnsemble: the exported graph averages the logits of these checkpoints (other runs or\n"
         "snapshots of one run) "
-        "(`--export-only --ensemble OTHER_BEST_PT ...`):\n\n| checkpoint | epoch | val acc (flip) |\n|---|---|---|\n"
+        "(`--export-only --ensemble OTHER_BEST_PT ...`, or `python -m affectlens.train face_ensemble --members\n"
+        "MODEL_ONNX_OR_BEST_PT ...`, which also takes an exported model.onnx):\n\n| checkpoint | epoch | val acc (flip) |\n|---|---|---|\n"
         + "\n".join(f"| `{m['checkpoint']}` | {m['epoch']} | {m['val_acc_tta']:.4f} |" for m in ens))
     rt = meta.get("runtime")
     precision = "" if not rt else (
