@@ -3,7 +3,8 @@
 Registered as ``face`` (model ``face-cnn``). Two entry points:
 
 - :meth:`FaceAnalyzer.analyze` — the dominant face of a segment (the track seen in the
-  most frames, larger faces breaking ties), its probabilities averaged over the frames;
+  most frames, larger faces breaking ties), its probabilities averaged over the frames, each
+  frame weighted by its quality (crop sharpness and head yaw, :mod:`affectlens.face.quality`);
 - :meth:`FaceAnalyzer.analyze_tracks` — one estimate per face track, for a per-person
   timeline.
 
@@ -25,6 +26,7 @@ from ..schema import LABELS, Cue, Estimate, FaceFrame
 from ..state import RunState, run_state
 from .classifier import MODEL_NAME, ExpressionCNN, to_gray48
 from .geometry import CUE_UNITS, eye_centers
+from .quality import frame_weights, weighted_mean
 from .tracker import FaceObservation, FaceTracker
 
 
@@ -136,15 +138,17 @@ class FaceAnalyzer(Analyzer):
         out: list[Estimate | None] = [None] * len(batch)
         if not crops:
             return out
-        probs = self.cnn.probs(np.stack(crops))
+        crops_a = np.stack(crops)
+        probs, weights = self.cnn.probs(crops_a), frame_weights(crops_a)
         owner_a, sizes_a = np.asarray(owner), np.asarray(sizes)
         for i in set(owner):
             m = owner_a == i
-            p = probs[m].mean(0)
+            p = weighted_mean(probs[m], weights[m])
             v, a = self.cnn.valence_arousal(p)
             out[i] = build_estimate("face", self.name, p, vad=(v, a, None), fine_predicted=compound(p),
                                     quality={"face_size": float(sizes_a[m].mean()),
-                                             "frames_with_face": 1.0, "n_tracks": 1.0})
+                                             "frames_with_face": 1.0, "n_tracks": 1.0,
+                                             "frame_quality": round(float(weights[m].mean()), 3)})
         return out
 
     # ------------------------------------------------------------------ video / images
@@ -204,13 +208,14 @@ class FaceAnalyzer(Analyzer):
         obs = seen.obs
         summaries: list[TrackSummary] = []
         if obs:
+            weights = frame_weights(np.stack([o.crop for o in obs]), [o.cues.get("head_yaw", 0.0) for o in obs])
             if state.frames is not None:  # the request asked for per-frame records
                 state.frames.extend(face_frame(o, p) for o, p in zip(obs, probs))
             ids = sorted({o.track_id for o in obs}, key=lambda s: int(s.removeprefix("face")))
             for tid in ids:
                 idx = [k for k, o in enumerate(obs) if o.track_id == tid]
                 mine = [obs[k] for k in idx]
-                p = probs[idx].mean(0)
+                p = weighted_mean(probs[idx], weights[idx])
                 v, a = self.cnn.valence_arousal(p)
                 size = float(np.median([o.size for o in mine]))
                 t0, t1 = min(o.time for o in mine), max(o.time for o in mine)
@@ -219,7 +224,7 @@ class FaceAnalyzer(Analyzer):
                             baseline=seen.baselines[(tid, name)])
                         for name, unit in CUE_UNITS.items()]
                 quality = {"face_size": round(size, 1), "frames_with_face": len(mine) / seen.n_frames,
-                           "n_tracks": float(len(ids))}
+                           "n_tracks": float(len(ids)), "frame_quality": round(float(weights[idx].mean()), 3)}
                 est = build_estimate("face", self.name, p, vad=(v, a, None), quality=quality, cues=cues,
                                      fine_predicted=compound(p))
                 summaries.append(TrackSummary(tid, est, len(mine), size))
@@ -235,7 +240,8 @@ class FaceAnalyzer(Analyzer):
         dict
             ``track_id -> Estimate`` (empty when no face is found). Each estimate's
             ``quality`` has ``face_size`` (px), ``frames_with_face`` (share of the
-            segment's frames showing this track) and ``n_tracks``; its ``cues`` are the
+            segment's frames showing this track), ``n_tracks`` and ``frame_quality`` (mean
+            frame weight, 0.05..1; the probabilities are the frames' mean weighted by it); its ``cues`` are the
             segment medians of the facial cues with the track's running baseline.
         """
         if inputs.face_crop:

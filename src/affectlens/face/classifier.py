@@ -76,10 +76,25 @@ class ExpressionCNN:
         return softmax(self.logits(crops), self.temperature)
 
     def valence_arousal(self, probs: np.ndarray) -> np.ndarray:
-        """Derived (valence, arousal): probability-weighted per-class circumplex coordinates."""
-        coords = self.meta["valence_arousal"]["coords"]
-        table = np.array([coords[k] for k in LABELS], dtype=np.float64)
-        return np.asarray(probs, dtype=np.float64) @ table
+        """Derived (valence, arousal) of probabilities ``(..., 7)``; see :func:`neutral_referenced_va`."""
+        va = self.meta["valence_arousal"]
+        return neutral_referenced_va(probs, va["coords"], va.get("reference"))
+
+
+def neutral_referenced_va(probs: np.ndarray, coords: dict, reference: dict | None = None) -> np.ndarray:
+    """(valence, arousal) from class probabilities and per-class circumplex ``coords``.
+
+    With ``reference`` (the mean probability each class gets on neutral validation faces) only
+    each emotion's excess over that reference counts: ``Σ_k max(0, p_k - r_k) · coords_k``, so a
+    face read like a typical neutral face sits at (0, 0) instead of being pulled towards the
+    classes a neutral face is often confused with (sad, angry, fearful). Without it: the plain
+    probability-weighted mean of the coordinates.
+    """
+    table = np.array([coords[k] for k in LABELS], dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    if reference is not None:
+        p = np.clip(p - np.array([reference[k] for k in LABELS]), 0.0, None)
+    return np.clip(p @ table, -1.0, 1.0)
 
 
 def to_gray48(rgb: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ After a recipe, ``provenance`` records in each meta.json what the models were fi
 import importlib
 import sys
 
-RECIPES = ("face", "voice", "text", "dialogue", "fusion", "provenance")
+RECIPES = ("face", "face_quality", "face_ensemble", "voice", "text", "dialogue", "fusion", "provenance")
 
 
 def main(argv: list[str] | None = None) -> int:

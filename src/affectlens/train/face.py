@@ -52,6 +52,39 @@ CIRCUMPLEX: dict[str, tuple[float, float]] = {
 }
 
 
+def valence_arousal_meta(probs: np.ndarray, y: np.ndarray) -> dict:
+    """The ``valence_arousal`` block of meta.json, fitted on validation ``(probs, y)``.
+
+    ``reference``: the mean probability each class gets on the neutral faces; the analyzer counts
+    only each class's excess over it (:func:`affectlens.face.classifier.neutral_referenced_va`).
+    ``val_mean``: per true class mean (valence, arousal) with and without the reference; the
+    ``out_of_fold`` figures fit the reference on one half of each class and score the other.
+    """
+    from ..face.classifier import neutral_referenced_va
+
+    coords = {k: list(v) for k, v in CIRCUMPLEX.items()}
+
+    def reference(mask):
+        return {k: round(float(v), 4) for k, v in zip(LABELS, probs[mask & (y == 0)].mean(0))}
+
+    half = np.zeros(len(y), dtype=bool)
+    for k in range(len(LABELS)):
+        half[np.flatnonzero(y == k)[::2]] = True
+    oof = np.zeros((len(y), 2))
+    for fold in (half, ~half):
+        oof[~fold] = neutral_referenced_va(probs[~fold], coords, reference(fold))
+    ref = reference(np.ones(len(y), dtype=bool))
+    plain = neutral_referenced_va(probs, coords)
+
+    def per_class(va):
+        return {k: [round(float(v), 3) for v in va[y == i].mean(0)] for i, k in enumerate(LABELS) if (y == i).any()}
+
+    return {"method": "excess of each class probability over its mean on neutral val faces, "
+                      "times per-class circumplex coordinates",
+            "coords": coords, "reference": ref,
+            "val_mean": {"probability_weighted": per_class(plain), "out_of_fold": per_class(oof)}}
+
+
 # --------------------------------------------------------------------------- data
 def load_split(root: Path, split: str, cache_dir: Path, limit: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -403,8 +436,6 @@ def export(args: argparse.Namespace) -> dict:
                             + "; divide by temperature, then softmax"},
         "ensemble": [{"checkpoint": str(p), "epoch": m["epoch"], "val_acc_tta": m.get("val_acc_tta")}
                      for p, m in zip([run / "best.pt", *args.ensemble], members)],
-        "valence_arousal": {"method": "probability-weighted per-class circumplex coordinates",
-                            "coords": {k: list(v) for k, v in CIRCUMPLEX.items()}},
         "train": {"epochs_done": ck["epoch"], "width": ck["width"], "args": ck["args"],
                   "history": history, "note": args.note,
                   "params": int(sum(p.numel() for n in nets for p in n.parameters()))},
@@ -426,7 +457,8 @@ def calibrate(shipped: Path, xva: np.ndarray, yva: np.ndarray) -> dict:
     val = metrics(p_cal, yva)
     val.update({"ece_before": ece(p_raw, yva), "ece_after": ece(p_cal, yva),
                 "nll_after": float(-np.log(p_cal[np.arange(len(yva)), yva] + 1e-12).mean())})
-    return {"temperature": temp, "val_metrics": val, "faces_per_second_2_threads": _bench_onnx(shipped, xva),
+    return {"temperature": temp, "val_metrics": val, "valence_arousal": valence_arousal_meta(p_cal, yva),
+            "faces_per_second_2_threads": _bench_onnx(shipped, xva),
             "sha256": hashlib.sha256(shipped.read_bytes()).hexdigest()}
 
 
@@ -453,18 +485,39 @@ def write_meta(out: Path, meta: dict) -> dict:
     return meta
 
 
+def refit_valence_arousal(args: argparse.Namespace) -> dict:
+    """Refit the ``valence_arousal`` block of an installed model (``--out``) on val."""
+    from ..face.classifier import ExpressionCNN
+
+    out = Path(args.out)
+    xva, yva = load_split(data_root(args.data), "val", Path(args.run_dir), args.limit)
+    cnn = ExpressionCNN(out)
+    meta = dict(cnn.meta)
+    meta["valence_arousal"] = valence_arousal_meta(cnn.probs(xva), yva)
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (out / "MODEL_CARD.md").write_text(model_card(meta))
+    print(json.dumps(meta["valence_arousal"], indent=1), flush=True)
+    return meta
+
+
 def model_card(meta: dict) -> str:
     """MODEL_CARD.md text from ``meta``."""
     v = meta["val_metrics"]
     per = "\n".join(f"| {k} | {a:.3f} |" for k, a in v["per_class_accuracy"].items())
-    coords = "\n".join(f"| {k} | {a:+.1f} | {b:+.1f} |" for k, (a, b) in
-                       meta["valence_arousal"]["coords"].items())
+    va = meta["valence_arousal"]
+    ref, means = va.get("reference", {}), va.get("val_mean", {})
+    coords = "\n".join(
+        f"| {k} | {a:+.1f} | {b:+.1f} | {ref.get(k, 0.0):.3f} | "
+        + " | ".join("{:+.2f}, {:+.2f}".format(*means[m][k]) if k in means.get(m, {}) else "–"
+                     for m in ("probability_weighted", "out_of_fold")) + " |"
+        for k, (a, b) in va["coords"].items())
     tr = meta["train"]
     ens = meta.get("ensemble", [])
     members = "" if len(ens) < 2 else (
         "\n\nEnsemble: the exported graph averages the logits of these checkpoints (other runs or\n"
         "snapshots of one run) "
-        "(`--export-only --ensemble OTHER_BEST_PT ...`):\n\n| checkpoint | epoch | val acc (flip) |\n|---|---|---|\n"
+        "(`--export-only --ensemble OTHER_BEST_PT ...`, or `python -m affectlens.train face_ensemble --members\n"
+        "MODEL_ONNX_OR_BEST_PT ...`, which also takes an exported model.onnx):\n\n| checkpoint | epoch | val acc (flip) |\n|---|---|---|\n"
         + "\n".join(f"| `{m['checkpoint']}` | {m['epoch']} | {m['val_acc_tta']:.4f} |" for m in ens))
     rt = meta.get("runtime")
     precision = "" if not rt else (
@@ -510,12 +563,20 @@ weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
   averages the logits of the image and its mirror (test-time flip).
 - Output `logits` `N×7` in the order {", ".join(meta['labels'])}. Calibrated probabilities:
   `softmax(logits / T)` with T = {meta['temperature']:.4f} (fit by NLL on val).{precision}
-- Valence/arousal are **derived**, not learned: the probability-weighted mean of these
-  per-class circumplex coordinates (after Russell 1980 / Scherer 2005):
+- Valence/arousal are **derived**, not learned, from per-class circumplex coordinates (after
+  Russell 1980 / Scherer 2005). Only the excess of each class probability over the reference
+  (its mean on the neutral val faces) counts: `Σ_k max(0, p_k − r_k) · coords_k`. The plain
+  probability-weighted mean put neutral faces at negative valence, since they get some sad,
+  angry and fearful probability. Mean (valence, arousal) per true val class, before (plain
+  weighted mean) and after (reference fit on one half of each class, scored on the other):
 
-| class | valence | arousal |
-|---|---|---|
+| class | valence | arousal | reference | val mean before | val mean after (out of fold) |
+|---|---|---|---|---|---|
 {coords}
+
+  The reference is tuned on val (the split also used for temperature); a mean over neutral faces
+  near 0 does not make each neutral face 0, and faces far from FER2013 (e.g. GRID speakers,
+  read as partly sad by the classifier itself) still get some negative valence.
 
 ## Validation (FER2013 val = PublicTest, test-time flip, calibrated)
 <!-- numbers:validation:begin (generated: python -m affectlens.evaluate.numbers --write) -->
@@ -565,6 +626,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue from run-dir/last.pt")
     ap.add_argument("--export-only", action="store_true", help="only export run-dir/best.pt")
+    ap.add_argument("--va-only", action="store_true",
+                    help="only refit the valence/arousal reference of the model in --out on val "
+                         "(updates meta.json and MODEL_CARD.md)")
     ap.add_argument("--ensemble", nargs="*", default=[], metavar="BEST_PT",
                     help="more best.pt checkpoints whose logits are averaged with run-dir/best.pt in the exported graph")
     ap.add_argument("--no-export", action="store_true", help="train without exporting")
@@ -579,6 +643,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m affectlens.train face``."""
     args = parse_args(argv)
+    if args.va_only:
+        refit_valence_arousal(args)
+        return 0
     if args.requantize:
         requantize(args)
         return 0
