@@ -9,7 +9,9 @@ context weight 0.5 at an utterance-alone confidence of 0.8; see the disagreement
 prints). Per-class logit offsets then maximise the mean of MELD and EmoryNLP weighted F1
 (EmoryNLP in its five canonical classes; Peaceful -> neutral, Powerful -> happy); they are the
 median of 12 bootstrap fits of a coordinate ascent, as one fit swings with a handful of
-minority-class utterances. The temperature is fit by NLL on both.
+minority-class utterances. The temperature is fit by NLL on MELD dev alone: EmoryNLP's
+Peaceful and Powerful map only loosely onto neutral and happy, and fitting on it too flattened
+every reading (T 1.54 vs 1.32; MELD dev ECE 0.076 vs 0.060).
 
 It also reports the weighted F1 of the context reading only, the utterance alone and the
 gated mix, each with offsets tuned on one half of both dev sets and scored on the other
@@ -127,7 +129,7 @@ def disagreement(data: dict[str, dict]) -> list[dict]:
 
 
 def fit_temperature(scores: dict[str, np.ndarray], data: dict[str, dict]) -> float:
-    """Temperature minimising the NLL over both sets (each in its own classes)."""
+    """Temperature minimising the NLL over the given sets (each in its own classes)."""
     def nll(t):
         tot = 0.0
         for k, d in data.items():
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         boot = {k: rng.integers(0, len(d["y"]), len(d["y"])) for k, d in data.items()}
         fits.append(tune_bias([(gated[k][i], data[k]["y"][i], data[k]["classes"]) for k, i in boot.items()]))
     bias = np.round(np.median(fits, axis=0), 2)
-    temp = fit_temperature({k: s + bias for k, s in gated.items()}, data)
+    temp = fit_temperature({"meld": gated["meld"] + bias}, {"meld": data["meld"]})
     shipped = {k: round(weighted_f1(s + bias, data[k]["y"], data[k]["classes"]), 4) for k, s in gated.items()}
     print("offsets", bias.tolist(), "T", temp, "in-sample weighted F1", json.dumps(shipped))
     if args.dry_run:
