@@ -354,7 +354,7 @@ def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], run: R
             same = text.top == est.top
             seg.estimates["text"] = text.model_copy(update={
                 "model": f"{dialogue.name}+{text.model}", "probs": est.probs, "label": est.label,
-                "confidence": est.confidence,
+                "confidence": est.confidence, "quality": {**text.quality, **est.quality},
                 "cues": [c for c in text.cues if c.name != "word" or same],
                 "fine_predicted": [f for f in text.fine_predicted if est.top in fine_canonical(f)]})
             seg.fused = fuse(list(seg.estimates.values()))
