@@ -67,7 +67,7 @@ def test_fine_labels_belong_to_the_canonical_label(engine, example):
     single = [engine.analyze(affectlens.Text(t), request=TEXT_ONLY).segments[0] for t in texts]
     estimates = [s.estimates["text"] for s in single + example.segments]
     for est in estimates:
-        assert all(est.top in fine_canonical(f) for f in est.fine_predicted), (est.top, est.fine_predicted)
+        assert all(est.label in fine_canonical(f) for f in est.fine_predicted), (est.label, est.fine_predicted)
     # the raw scores stay complete, and the model's full multi-label prediction is still there
     text_model = get_analyzer("text")
     full = [text_model.multilabel(e) for e in estimates]

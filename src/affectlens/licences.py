@@ -34,7 +34,7 @@ NEMO = Source("nEMO (Christop 2024)", "CC-BY-NC-SA-4.0", "non-commercial, share-
 WHISPER = Source("Whisper tiny.en (OpenAI)", "MIT", "permissive")
 MELD = Source("MELD (Poria et al. 2019)", "GPL-3.0-only", "copyleft: redistribute under GPL-3.0")
 EMORYNLP = Source("EmoryNLP (Zahiri & Choi 2018)", "GPL-3.0-only",
-                  "copyleft: redistribute under GPL-3.0 (dev split: context gate offsets)")
+                  "copyleft: redistribute under GPL-3.0 (dev split: context gate choice)")
 GOEMOTIONS = Source("GoEmotions (Demszky et al. 2020)", "Apache-2.0", "permissive")
 EMOBANK = Source("EmoBank (Buechel & Hahn 2017)", "CC-BY-SA-4.0", "share-alike, attribution")
 MINILM = Source("all-MiniLM-L6-v2 (sentence-transformers)", "Apache-2.0", "permissive")

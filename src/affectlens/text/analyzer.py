@@ -16,7 +16,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, softmax
+from ..analyzers import (UNCERTAIN_BELOW, Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate,
+                         softmax)
 from ..schema import LABELS, Cue, Estimate, fine_canonical
 from ..state import RunState
 from .context_gate import gated_scores
@@ -170,10 +171,11 @@ class TextAnalyzer(_MiniLMAnalyzer):
             x = batch[i]
             top = int(p7[j].argmax())
             above = np.flatnonzero(p28[j] >= th)
-            # only fine labels of the canonical reading (no "gratitude" on a fearful reading);
-            # ``multilabel`` gives all of them, as GoEmotions is scored
+            # only fine labels of the canonical label (no "gratitude" on a fearful reading, none
+            # on an uncertain one); ``multilabel`` gives all of them, as GoEmotions is scored
+            label = LABELS[top] if p7[j, top] >= UNCERTAIN_BELOW else "uncertain"
             fine_pred = [fine_names[k] for k in above[np.argsort(-p28[j][above])]
-                         if LABELS[top] in fine_canonical(fine_names[k])]
+                         if label in fine_canonical(fine_names[k])]
             cues = []
             if evidence:
                 cues = self._cues(x, top, float(p7[j, top]),

@@ -6,17 +6,14 @@ The shipped dialogue model reads MELD dev and EmoryNLP dev twice, each utterance
 with its previous turns, exactly as the analyzer does (one utterance per pass). The readings
 are mixed by :mod:`affectlens.text.context_gate` with a fixed gate shape (``G0``, ``G1``:
 context weight 0.5 at an utterance-alone confidence of 0.8; see the disagreement table this
-prints). Per-class logit offsets then maximise the mean of MELD and EmoryNLP weighted F1
-(EmoryNLP in its five canonical classes; Peaceful -> neutral, Powerful -> happy); they are the
-median of 12 bootstrap fits of a coordinate ascent, as one fit swings with a handful of
-minority-class utterances. The temperature is fit by NLL on MELD dev alone: EmoryNLP's
-Peaceful and Powerful map only loosely onto neutral and happy, and fitting on it too flattened
-every reading (T 1.54 vs 1.32; MELD dev ECE 0.076 vs 0.060).
-
-It also reports the weighted F1 of the context reading only, the utterance alone and the
-gated mix, each with offsets tuned on one half of both dev sets and scored on the other
-(2-fold, 5 repeats), which is the figure to expect on unseen data; the in-sample figures of
-the shipped offsets are higher.
+prints). It reports the weighted F1 of the context reading only, the utterance alone and the
+gated mix (EmoryNLP in its five canonical classes; Peaceful -> neutral, Powerful -> happy),
+without offsets and with per-class logit offsets tuned for the mean of MELD and EmoryNLP
+weighted F1 on one half of both dev sets and scored on the other (2-fold, 5 repeats).
+Offsets are used only if they raise that held-out MELD figure above the one without (then as
+the median of 12 bootstrap fits); on the shipped model they lowered it (0.582 vs 0.592), so
+the gate has none. The temperature is fit by NLL on MELD dev alone (EmoryNLP's Peaceful and
+Powerful map only loosely onto neutral and happy).
 """
 
 from __future__ import annotations
@@ -153,18 +150,23 @@ def main(argv: list[str] | None = None) -> int:
     table = disagreement(data)
     for row in table:
         print(json.dumps(row))
+    plain = {r: {k: round(weighted_f1(s, data[k]["y"], data[k]["classes"]), 4) for k, s in sc.items()}
+             for r, sc in ((r, {k: readings(d)[r] for k, d in data.items()})
+                           for r in ("context_only", "alone", "gated"))}
+    print("weighted F1 without offsets:", json.dumps(plain))
     rng = np.random.default_rng(0)
     cv = {r: cross_validated(data, r, rng) for r in ("context_only", "alone", "gated")}
-    print("held-out weighted F1 (2-fold x 5, offsets tuned on the other half):", json.dumps(cv))
+    print("held-out weighted F1 with offsets (2-fold x 5, tuned on the other half):", json.dumps(cv))
     gated = {k: readings(d)["gated"] for k, d in data.items()}
-    fits = []
-    for _ in range(12):
-        boot = {k: rng.integers(0, len(d["y"]), len(d["y"])) for k, d in data.items()}
-        fits.append(tune_bias([(gated[k][i], data[k]["y"][i], data[k]["classes"]) for k, i in boot.items()]))
-    bias = np.round(np.median(fits, axis=0), 2)
+    bias, fits = np.zeros(len(LABELS)), []
+    if cv["gated"]["meld"] > plain["gated"]["meld"]:  # offsets only where they carry over
+        for _ in range(12):
+            boot = {k: rng.integers(0, len(d["y"]), len(d["y"])) for k, d in data.items()}
+            fits.append(tune_bias([(gated[k][i], data[k]["y"][i], data[k]["classes"]) for k, i in boot.items()]))
+        bias = np.round(np.median(fits, axis=0), 2)
     temp = fit_temperature({"meld": gated["meld"] + bias}, {"meld": data["meld"]})
     shipped = {k: round(weighted_f1(s + bias, data[k]["y"], data[k]["classes"]), 4) for k, s in gated.items()}
-    print("offsets", bias.tolist(), "T", temp, "in-sample weighted F1", json.dumps(shipped))
+    print("offsets", bias.tolist(), "T", temp, "weighted F1", json.dumps(shipped))
     if args.dry_run:
         return 0
     path = model_dir("dialogue-minilm") / "meta.json"
@@ -172,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     meta.setdefault("val_metrics_context_only", meta["val_metrics"])
     meta["version"] = VERSION
     meta["val_metrics"] = {
-        "split": "MELD dev and EmoryNLP dev (context gate offsets and T tuned on both)",
+        "split": "MELD dev and EmoryNLP dev (gate shape and offsets chosen, T fit on MELD dev)",
         "meld_weighted_f1": shipped["meld"], "emorynlp_weighted_f1": shipped["emorynlp"],
-        "held_out_weighted_f1": cv}
+        "without_offsets_weighted_f1": plain, "held_out_with_offsets_weighted_f1": cv}
     meta["context_gate"] = {
         "formula": "affectlens.text.context_gate", "g0": G0, "g1": G1, "bias": bias.tolist(),
         "temperature": temp, "fit": "python -m affectlens.train dialogue_gate",

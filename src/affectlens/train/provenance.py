@@ -11,7 +11,8 @@ The sources follow each recipe's split logic (see the recipe modules):
   thresholds and temperature (texts hashed into ``provenance.gz``);
 * dialogue-minilm: MELD ``train`` fits (starting from text-minilm); MELD ``dev`` picks the
   epoch, logit offsets and temperature (utterance + two previous turns hashed); MELD ``dev``
-  and EmoryNLP ``dev`` fit the context gate's offsets (``train dialogue_gate``);
+  and EmoryNLP ``dev`` chose the context gate (``train dialogue_gate``: its shape, whether
+  offsets carry over; T on MELD ``dev``);
 * fusion-lr: fit on FER2013 ``val`` face outputs and RAVDESS actors 01–20 out-of-fold voice
   outputs, validated on half of them, then refit on all (so all of it is training data).
 
@@ -99,8 +100,8 @@ def build(root: Path) -> dict[str, dict]:
                                      {**text["emobank/dev"], "for": "epoch"}]},
         "dialogue-minilm": {"trained_on": [dia["meld/train"], {"model": "text-minilm", "for": "initialisation"}],
                             "tuned_on": [{**dia["meld/dev"], "for": "epoch, logit offsets, temperature; "
-                                                                "context gate offsets and temperature"},
-                                         {**dia["emorynlp/dev"], "for": "context gate offsets"}]},
+                                                                "context gate shape, offsets test, temperature"},
+                                         {**dia["emorynlp/dev"], "for": "context gate shape and offsets test"}]},
         "fusion-lr": {
             "trained_on": [{"corpus": "ravdess", "speakers": ravdess_fusion,
                             "for": "out-of-fold voice outputs; fit on 01-10, validated on 11-20, refit on all"},
