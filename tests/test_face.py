@@ -204,3 +204,20 @@ def test_compound_expression_only_when_two_emotions_share_the_evidence():
     assert compound(p) == ["happily surprised"]
     assert compound(np.array([0.40, 0.45, 0.02, 0.02, 0.03, 0.03, 0.05])) == []  # neutral is no part
     assert compound(np.array([0.05, 0.70, 0.02, 0.02, 0.03, 0.03, 0.15])) == []  # one clear emotion
+
+
+def test_landmarks_px_reads_wire_format_exactly():
+    """The fast landmark reader gives the same numbers as per-point access, and falls back
+    when a point carries more fields than x, y, z."""
+    from mediapipe.framework.formats import landmark_pb2
+
+    from affectlens.face.tracker import landmarks_px
+
+    msg = landmark_pb2.NormalizedLandmarkList()
+    rng = np.random.default_rng(0)
+    for x, y, z in rng.uniform(-0.2, 1.2, size=(468, 3)):
+        msg.landmark.add(x=x, y=y, z=z)
+    slow = np.array([(p.x * 640, p.y * 360, p.z * 640) for p in msg.landmark])
+    assert np.array_equal(landmarks_px(msg, 640, 360), slow)
+    msg.landmark[3].visibility = 0.5  # another field: the reader must not misparse
+    assert np.array_equal(landmarks_px(msg, 640, 360), slow)

@@ -136,6 +136,8 @@ class SegmentInput:
         Timed words or utterances inside the span.
     context : list of Word
         Preceding utterances (dialogue context), oldest first.
+    faces : list of (float, list) or None
+        Frames already tracked by the face analyzer (see ``FaceAnalyzer.track``).
     """
 
     t0: float
@@ -148,6 +150,9 @@ class SegmentInput:
     speaker: str | None = None
     #: the frames are already face crops (e.g. FER2013 images): skip detection
     face_crop: bool = False
+    #: the span's frames already meshed and tracked by the face analyzer, ``(time, faces)``
+    #: per frame, instead of ``frames`` (a video run tracks ahead while its audio is read)
+    faces: list[tuple[float, list]] | None = None
 
     @property
     def text(self) -> str:

@@ -141,14 +141,24 @@ def frame_rows(analysis: Analysis) -> list[dict]:
     return rows
 
 
+def _write_json(analyses: list[Analysis], path: Path) -> None:
+    """A JSON list of the analyses, serialised one at a time (by pydantic, without building
+    the whole document as Python objects first: a long video's result stays small)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[")
+        for i, a in enumerate(analyses):
+            f.write(",\n" if i else "\n")
+            f.write(a.model_dump_json(indent=1))
+        f.write("\n]\n")
+
+
 def write(analyses: list[Analysis], path: str | Path, per_frame: bool = False) -> None:
     """Write all ``analyses`` to ``path`` in the format its extension names (shapes in the
     module docstring)."""
     path = Path(path)
     fmt = output_format(path)
     if fmt == "json":
-        payload = json.dumps([a.model_dump(mode="json") for a in analyses], indent=1)
-        _atomic_write(path, lambda p: p.write_text(payload))
+        _atomic_write(path, lambda p: _write_json(analyses, p))
     elif fmt == "vtt":
         if len(analyses) != 1 or per_frame:
             raise ValueError(f"{path}: WebVTT output takes exactly one input and no per-frame rows")

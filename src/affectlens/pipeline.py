@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -126,7 +127,8 @@ def _analyze_media(media: Media, run: Run) -> Analysis:
     req, info = run.request, media.info
     run.emit("probe", info)
     words = transcript.load_transcript(req.transcript) if req.transcript else None
-    with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool:
+    with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool, \
+            contextlib.closing(_track_ahead(media, run)) as faces:
         speech, audio_s = None, None
         if info.has_audio:  # one decode: VAD reads the stream while it is spooled to disk
             room = decode.check_spool_room(Path(info.path), info.duration)
@@ -137,7 +139,7 @@ def _analyze_media(media: Media, run: Run) -> Analysis:
         run.emit("speech", list(speech or []))
         duration = info.duration or audio_s or media.measured_duration()
         plan = segment.plan(duration, speech, window_s=req.window_s)
-        return _run(info, plan, lambda needs: _stream_segments(media, plan, req.fps, words, needs, spool), run,
+        return _run(info, plan, lambda needs: _stream_segments(media, plan, req.fps, words, needs, spool, faces), run,
                     words_from="transcript" if words else None, speech_audio=lambda: _speech_audio(plan, spool))
 
 
@@ -147,19 +149,50 @@ def _vad(chunks: Iterable[np.ndarray]) -> list[tuple[float, float]]:
     return speech_spans(chunks)
 
 
+#: frames the face tracking may run ahead of the segments (a few KB each: faces, not pixels)
+TRACK_AHEAD_FRAMES = 1024
+
+
+class _NoTracking:
+    """Stands in for the track-ahead iterator when there is nothing to track."""
+
+    def close(self) -> None:
+        pass
+
+
+def _track_ahead(media: Media, run: Run):
+    """Start meshing and tracking the video's faces in a thread now, so that they overlap
+    the audio pass (VAD) and later the other models; the segments then take the tracked
+    frames (``SegmentInput.faces``). A stand-in without video, face model or face request."""
+    if not media.info.has_video or "face" not in run.request.modalities:
+        return _NoTracking()
+    try:
+        face = run.get("face")
+    except ModelUnavailable:
+        return _NoTracking()
+    if not hasattr(face, "track"):  # a custom face analyzer: it gets the frames
+        return _NoTracking()
+    frames = decode.prefetch(media.frames(run.request.fps), depth=2)
+    return decode.prefetch(face.track(frames, run.state), depth=TRACK_AHEAD_FRAMES, start=True)
+
+
 def _stream_segments(media: Media, plan: list[segment.Span], fps: float, words: list[Word] | None,
-                     needs: set[str], spool) -> Iterator[SegmentInput]:
+                     needs: set[str], spool, faces=None) -> Iterator[SegmentInput]:
     """Segment inputs in plan order, decoding only the streams the analyzers ``needs``
-    (audio is read back from the ``spool`` the VAD pass wrote)."""
+    (audio is read back from the ``spool`` the VAD pass wrote; with ``faces``, the frames
+    come already tracked)."""
     want_video = media.info.has_video and "video" in needs
     want_audio = media.info.has_audio and "audio" in needs
     audio = _AudioCursor(decode.read_spool(spool)) if want_audio else None
-    frames = _FrameCursor(media.frames(fps)) if want_video else None
+    tracked = want_video and isinstance(faces, decode.Prefetch)
+    frames = _FrameCursor(faces if tracked else media.frames(fps)) if want_video else None
     for span in plan:
         inp = SegmentInput(span.t0, span.t1)
         if audio is not None:
             inp.audio = audio.take(span.t0, span.t1)
-        if frames is not None:
+        if frames is not None and tracked:
+            inp.faces = frames.take(span.t0, span.t1)
+        elif frames is not None:
             inp.frames = frames.take(span.t0, span.t1)
         if words:
             inp.words = [w for w in words if span.t0 <= (w.t0 + w.t1) / 2 < span.t1]
@@ -260,17 +293,21 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
     # speech is transcribed first, from the spooled audio alone: many segments per ASR call
     heard = _transcribe_plan(asr, speech_audio()) if asr is not None and speech_audio else {}
     inputs = decode.prefetch(make_inputs(needs), depth=2)
-    with contextlib.closing(inputs):
+    # the face runs in this thread, the other analyzers beside it (each keeps its own part
+    # of the run state; ONNX Runtime and MediaPipe release the GIL)
+    with contextlib.closing(inputs), ThreadPoolExecutor(1, thread_name_prefix="analyzers") as beside:
         for span, batch in _batched(plan, inputs, req.batch):
             for sp, inp in zip(span, batch):
                 if sp in heard:
                     inp.words = heard.pop(sp)
-            ests, tracks = {}, [None] * len(batch)
+            tracks = [None] * len(batch)
+            pending = {key: beside.submit(an.analyze_batch, batch, run.state)
+                       for key, an in analyzers.items() if not hasattr(an, "analyze_batch_tracked")}
+            done_here = {}
             for key, an in analyzers.items():
-                if hasattr(an, "analyze_batch_tracked"):  # the face: each estimate's track id
-                    ests[key], tracks = map(list, zip(*an.analyze_batch_tracked(batch, run.state)))
-                else:
-                    ests[key] = an.analyze_batch(batch, run.state)
+                if key not in pending:  # the face: each estimate's track id
+                    done_here[key], tracks = map(list, zip(*an.analyze_batch_tracked(batch, run.state)))
+            ests = {key: done_here[key] if key in done_here else pending[key].result() for key in analyzers}
             done = []
             for i, (sp, inp) in enumerate(zip(span, batch)):
                 seg = Segment(start=sp.t0, end=sp.t1, kind=sp.kind, text=inp.text or None, track=tracks[i])

@@ -14,8 +14,9 @@ MediaPipe graphs) and the frame cache belong to the run: they live in its ``RunS
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -83,6 +84,17 @@ class TrackSummary:
 
 
 @dataclass
+class _Seen:
+    """A segment after meshing and tracking, before its crops are classified."""
+
+    key: tuple
+    frames: list[np.ndarray]
+    n_frames: int
+    obs: list[FaceObservation]
+    baselines: dict[tuple[str, str], float | None]
+
+
+@dataclass
 class FaceRun:
     """A run's face state: its tracker and the summaries of the last segment seen."""
 
@@ -139,29 +151,58 @@ class FaceAnalyzer(Analyzer):
     def observe(self, inputs: SegmentInput, state: RunState | None = None) -> list[list[FaceObservation]]:
         """Per-frame faces of a segment: for each frame, its observations (track id,
         box, 468 landmarks, aligned crop, per-frame cues), tracked within ``state``'s run."""
+        if inputs.faces is not None:
+            return [faces for _, faces in inputs.faces]
         with run_state(state) as st:
-            tracker = self._run(st).tracker
-            return [tracker.update(float(t), img) for t, img in inputs.frames]
+            return [faces for _, faces in self.track(inputs.frames, st)]
+
+    def track(self, frames: Iterable[tuple[float, np.ndarray]], state: RunState,
+              ) -> Iterator[tuple[float, list[FaceObservation]]]:
+        """Mesh and track a run's frames in time order: each frame's time and faces.
+
+        A video run calls it on all its frames in a thread of its own, ahead of the segments
+        (which then carry the result as ``SegmentInput.faces``); the same frames give the same
+        faces either way."""
+        tracker = self._run(state).tracker
+        for t, img in frames:
+            yield float(t), tracker.update(float(t), img)
 
     def _summaries(self, inputs: SegmentInput, state: RunState) -> list[TrackSummary]:
+        seen = self._observe(inputs, state)
+        if isinstance(seen, list):  # the cached summaries of this very segment
+            return seen
+        return self._summarize(seen, self._probs(seen), state)
+
+    def _observe(self, inputs: SegmentInput, state: RunState) -> list[TrackSummary] | _Seen:
+        """Mesh and track the segment's frames (in order: tracking and the cue baselines
+        are causal), or the cached summaries when this is the segment seen last."""
         # The cache keeps the frame arrays themselves, so an identical key means the very
         # same frames (analyze + analyze_tracks on one segment mesh it only once).
         run = self._run(state)
-        key = (inputs.t0, inputs.t1, tuple(float(t) for t, _ in inputs.frames))
-        frames = [img for _, img in inputs.frames]
+        timed = inputs.frames if inputs.faces is None else inputs.faces
+        key = (inputs.t0, inputs.t1, tuple(float(t) for t, _ in timed))
+        frames = [x for _, x in timed]
         if (run.cache is not None and run.cache[0] == key
                 and len(run.cache[1]) == len(frames)
                 and all(a is b for a, b in zip(run.cache[1], frames))):
             return run.cache[2]
-        per_frame = self.observe(inputs, state)
-        obs = [o for frame in per_frame for o in frame]
+        obs = [o for frame in self.observe(inputs, state) for o in frame]
+        last = {o.track_id: o for o in obs}  # each track's baselines as of its last frame here
+        baselines = {(tid, name): _round(o.baseline(name)) for tid, o in last.items() for name in CUE_UNITS}
+        return _Seen(key, frames, max(1, len(timed)), obs, baselines)
+
+    def _probs(self, seen: _Seen) -> np.ndarray | None:
+        """Expression probabilities of every observed face crop (one CNN pass)."""
+        return self.cnn.probs(np.stack([o.crop for o in seen.obs])) if seen.obs else None
+
+    def _summarize(self, seen: _Seen, probs: np.ndarray | None, state: RunState) -> list[TrackSummary]:
+        """One summary per track of an observed segment, dominant track first."""
+        obs = seen.obs
         summaries: list[TrackSummary] = []
         if obs:
-            probs = self.cnn.probs(np.stack([o.crop for o in obs]))
             if state.frames is not None:  # the request asked for per-frame records
                 state.frames.extend(face_frame(o, p) for o, p in zip(obs, probs))
             ids = sorted({o.track_id for o in obs}, key=lambda s: int(s.removeprefix("face")))
-            n_frames = max(1, len(inputs.frames))
             for tid in ids:
                 idx = [k for k, o in enumerate(obs) if o.track_id == tid]
                 mine = [obs[k] for k in idx]
@@ -171,15 +212,15 @@ class FaceAnalyzer(Analyzer):
                 t0, t1 = min(o.time for o in mine), max(o.time for o in mine)
                 cues = [Cue(modality="face", name=name, unit=unit, t0=t0, t1=t1,
                             value=round(float(np.median([o.cues[name] for o in mine])), 4),
-                            baseline=_round(run.tracker.baseline(tid, name)))
+                            baseline=seen.baselines[(tid, name)])
                         for name, unit in CUE_UNITS.items()]
-                quality = {"face_size": round(size, 1), "frames_with_face": len(mine) / n_frames,
+                quality = {"face_size": round(size, 1), "frames_with_face": len(mine) / seen.n_frames,
                            "n_tracks": float(len(ids))}
                 est = build_estimate("face", self.name, p, vad=(v, a, None), quality=quality, cues=cues,
                                      fine_predicted=compound(p))
                 summaries.append(TrackSummary(tid, est, len(mine), size))
             summaries.sort(key=lambda s: (s.frames, s.size), reverse=True)
-        run.cache = (key, frames, summaries)
+        self._run(state).cache = (seen.key, seen.frames, summaries)
         return summaries
 
     def analyze_tracks(self, inputs: SegmentInput, state: RunState | None = None) -> dict[str, Estimate]:
@@ -226,9 +267,15 @@ class FaceAnalyzer(Analyzer):
             out[i] = (est, None if est is None else "face1")
         video = [i for i, x in enumerate(batch) if not x.face_crop]
         if video:
-            with run_state(state) as st:
+            with run_state(state) as st, ThreadPoolExecutor(1, thread_name_prefix="face-cnn") as cnn:
+                # the mesh of segment k+1 (this thread) overlaps the CNN of segment k: both
+                # are native code that releases the GIL
+                seen, probs = [], []
                 for i in video:
-                    s = self._summaries(batch[i], st)
+                    seen.append(self._observe(batch[i], st))
+                    probs.append(None if isinstance(seen[-1], list) else cnn.submit(self._probs, seen[-1]))
+                for i, x, p in zip(video, seen, probs):
+                    s = x if p is None else self._summarize(x, p.result(), st)
                     out[i] = (s[0].estimate, s[0].track_id) if s else (None, None)
         return out
 

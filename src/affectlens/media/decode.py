@@ -522,51 +522,81 @@ def _fitted(w: int, h: int, max_side: int | None) -> tuple[int, int] | None:
     return int(round(w * scale)) // 2 * 2 or w, int(round(h * scale)) // 2 * 2 or h
 
 
-def prefetch(items: Iterable, depth: int = 4) -> Iterator:
+def prefetch(items: Iterable, depth: int = 4, start: bool = False) -> "Prefetch":
     """Run the producer ``items`` in a background thread, ``depth`` items ahead.
 
     Decoding (PyAV) and the consumer (e.g. the VAD, ONNX Runtime) release the GIL, so
     on two cores they overlap; the queue bound keeps memory flat. Exceptions from the
-    producer are re-raised in the consumer; closing the generator stops the producer.
+    producer are re-raised in the consumer; closing the iterator stops the producer. The
+    thread starts on the first ``next`` or, with ``start``, at once.
     """
-    import queue
-    import threading
+    return Prefetch(items, depth, start)
 
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
 
-    def put(x) -> bool:
-        while not stop.is_set():
+class Prefetch:
+    """The iterator :func:`prefetch` returns."""
+
+    _DONE = object()
+
+    def __init__(self, items: Iterable, depth: int, start: bool) -> None:
+        import queue
+        import threading
+
+        self.items = items
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.worker = threading.Thread(target=self._produce, name="affectlens-prefetch", daemon=True)
+        self.finished = False
+        if start:
+            self.worker.start()
+
+    def _put(self, x) -> bool:
+        import queue
+
+        while not self.stop.is_set():
             try:
-                q.put(x, timeout=0.1)
+                self.queue.put(x, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self) -> None:
+        items = self.items
         try:
             for x in items:
-                if not put((None, x)):
+                if not self._put((None, x)):
                     return
-            put((None, done))
+            self._put((None, self._DONE))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put((exc, None))
+            self._put((exc, None))
         finally:
             if hasattr(items, "close"):
                 items.close()  # release the container in the thread that used it
 
-    worker = threading.Thread(target=produce, name="affectlens-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            exc, x = q.get()
-            if exc is not None:
-                raise exc
-            if x is done:
-                return
-            yield x
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+    def __iter__(self) -> "Prefetch":
+        return self
+
+    def __next__(self):
+        if self.finished:
+            raise StopIteration
+        if not self.worker.is_alive() and self.worker.ident is None:
+            self.worker.start()
+        exc, x = self.queue.get()
+        if exc is not None:
+            self.close()
+            raise exc
+        if x is self._DONE:
+            self.close()
+            raise StopIteration
+        return x
+
+    def close(self) -> None:
+        """Stop the producer and wait (briefly) for its thread."""
+        self.finished = True
+        self.stop.set()
+        if self.worker.ident is not None:
+            self.worker.join(timeout=5)
+
+    def __del__(self) -> None:
+        self.stop.set()

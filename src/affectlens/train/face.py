@@ -30,6 +30,7 @@ from ..config import data_root
 from ..licences import card_line
 from ..evaluate.corpora import fer2013
 from ..evaluate.metrics import expected_calibration_error as ece
+from . import face_int8
 from ..schema import LABELS
 
 MODEL_NAME = "face-cnn"
@@ -358,10 +359,7 @@ def _bench_onnx(path: Path, x: np.ndarray, threads: int = 2, batch: int = 64) ->
 
 
 def export(args: argparse.Namespace) -> dict:
-    """Export ``best.pt`` to ONNX, calibrate on val, write meta.json and MODEL_CARD.md."""
-    import hashlib
-
-    import onnxruntime as ort
+    """Export ``best.pt`` to ONNX, quantize, calibrate on val, write meta.json and MODEL_CARD.md."""
     import torch
 
     torch.set_num_threads(1)
@@ -375,29 +373,20 @@ def export(args: argparse.Namespace) -> dict:
         nets.append(build_model(m["width"], m["dropout"]))
         nets[-1].load_state_dict(m["weights"])
     wrapped = ExportWrapper.make(nets)
-    onnx_path = out / "model.onnx"
+    onnx_path = out / "model.fp32.onnx"  # the float master; model.onnx ships (int8 if it holds)
     dummy = torch.zeros(2, 1, SIZE, SIZE)
     torch.onnx.export(wrapped, (dummy,), str(onnx_path), input_names=["image"],
                       output_names=["logits"], dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}},
                       opset_version=17, dynamo=False)
     root = data_root(args.data)
     xva, yva = load_split(root, "val", run, args.limit)
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    logits = np.concatenate([sess.run(None, {"image": xva[i:i + 512].astype(np.float32)[:, None]})[0]
-                             for i in range(0, len(xva), 512)])
+    logits = face_int8.graph_logits(onnx_path, xva[:256])
     # the exported graph must match the torch model
     ref = np.mean([_logits(n, xva[:256]) for n in nets], axis=0)
-    if not np.allclose(ref, logits[:256], atol=1e-3):
+    if not np.allclose(ref, logits, atol=1e-3):
         raise RuntimeError("exported ONNX graph disagrees with the torch model")
-    temp = fit_temperature(logits, yva)
-    from ..analyzers import softmax
-
-    p_raw, p_cal = softmax(logits), softmax(logits, temp)
-    val = metrics(p_cal, yva)
-    val.update({"ece_before": ece(p_raw, yva), "ece_after": ece(p_cal, yva),
-                "nll_after": float(-np.log(p_cal[np.arange(len(yva)), yva] + 1e-12).mean())})
-    fps = _bench_onnx(onnx_path, xva)
-    sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    xtr, ytr = load_split(root, "train", run, args.limit)
+    runtime = face_int8.ship(out, face_int8.calibration_images(xtr, ytr), xva, yva)
     history = []
     if (run / "last.pt").is_file():
         history = torch.load(run / "last.pt", map_location="cpu", weights_only=False)["history"]
@@ -414,16 +403,49 @@ def export(args: argparse.Namespace) -> dict:
                             + "; divide by temperature, then softmax"},
         "ensemble": [{"checkpoint": str(p), "epoch": m["epoch"], "val_acc_tta": m.get("val_acc_tta")}
                      for p, m in zip([run / "best.pt", *args.ensemble], members)],
-        "temperature": temp,
         "valence_arousal": {"method": "probability-weighted per-class circumplex coordinates",
                             "coords": {k: list(v) for k, v in CIRCUMPLEX.items()}},
-        "val_metrics": val,
-        "faces_per_second_2_threads": fps,
         "train": {"epochs_done": ck["epoch"], "width": ck["width"], "args": ck["args"],
                   "history": history, "note": args.note,
                   "params": int(sum(p.numel() for n in nets for p in n.parameters()))},
-        "sha256": sha,
+        "runtime": runtime,
+        **calibrate(out / "model.onnx", xva, yva),
     }
+    return write_meta(out, meta)
+
+
+def calibrate(shipped: Path, xva: np.ndarray, yva: np.ndarray) -> dict:
+    """Temperature (NLL on val), calibrated val metrics, speed and sha256 of the shipped graph."""
+    import hashlib
+
+    from ..analyzers import softmax
+
+    logits = face_int8.graph_logits(shipped, xva)
+    temp = fit_temperature(logits, yva)
+    p_raw, p_cal = softmax(logits), softmax(logits, temp)
+    val = metrics(p_cal, yva)
+    val.update({"ece_before": ece(p_raw, yva), "ece_after": ece(p_cal, yva),
+                "nll_after": float(-np.log(p_cal[np.arange(len(yva)), yva] + 1e-12).mean())})
+    return {"temperature": temp, "val_metrics": val, "faces_per_second_2_threads": _bench_onnx(shipped, xva),
+            "sha256": hashlib.sha256(shipped.read_bytes()).hexdigest()}
+
+
+def requantize(args: argparse.Namespace) -> dict:
+    """Re-quantize the installed float graph (``model.fp32.onnx``; a float ``model.onnx`` from
+    before int8 shipping becomes it), recalibrate on val and rewrite meta.json and the card."""
+    out, run, root = Path(args.out), Path(args.run_dir), data_root(args.data)
+    if not (out / "model.fp32.onnx").is_file():
+        (out / "model.onnx").rename(out / "model.fp32.onnx")
+    meta = json.loads((out / "meta.json").read_text())
+    xva, yva = load_split(root, "val", run, args.limit)
+    xtr, ytr = load_split(root, "train", run, args.limit)
+    meta["runtime"] = face_int8.ship(out, face_int8.calibration_images(xtr, ytr), xva, yva)
+    meta.update(calibrate(out / "model.onnx", xva, yva))
+    return write_meta(out, meta)
+
+
+def write_meta(out: Path, meta: dict) -> dict:
+    """Write ``meta.json`` and ``MODEL_CARD.md``; print the headline numbers."""
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(model_card(meta))
     print(json.dumps({k: meta[k] for k in ("temperature", "val_metrics", "faces_per_second_2_threads")},
@@ -444,6 +466,13 @@ def model_card(meta: dict) -> str:
         "snapshots of one run) "
         "(`--export-only --ensemble OTHER_BEST_PT ...`):\n\n| checkpoint | epoch | val acc (flip) |\n|---|---|---|\n"
         + "\n".join(f"| `{m['checkpoint']}` | {m['epoch']} | {m['val_acc_tta']:.4f} |" for m in ens))
+    rt = meta.get("runtime")
+    precision = "" if not rt else (
+        f"\n- Precision: `model.onnx` is the **{rt['precision']}** graph. The float master "
+        f"`model.fp32.onnx` scores {rt['val_accuracy_fp32']:.4f} on val, its static int8 "
+        f"quantization (per-channel int8 weights, uint8 activations calibrated on "
+        f"{rt['calibration']}) {rt['val_accuracy_int8']:.4f}; int8 ships when it loses at most "
+        f"{rt['max_loss']} (`python -m affectlens.train face --requantize` redoes this step).")
     curve = "\n".join(f"| {h['epoch']} | {h['train_loss']:.4f} | {h['val_acc_ema_tta']:.4f} | "
                       f"{h['val_acc_tta']:.4f} | {h['lr']:.2e} |" for h in tr.get("history", []))
     return f"""# face-cnn — facial expression classifier (7 canonical classes)
@@ -480,7 +509,7 @@ weight decay {tr['args']['weight_decay']}), warm-up + cosine; EMA of weights
   level, face filling the crop like FER2013). The graph standardises each image and
   averages the logits of the image and its mirror (test-time flip).
 - Output `logits` `N×7` in the order {", ".join(meta['labels'])}. Calibrated probabilities:
-  `softmax(logits / T)` with T = {meta['temperature']:.4f} (fit by NLL on val).
+  `softmax(logits / T)` with T = {meta['temperature']:.4f} (fit by NLL on val).{precision}
 - Valence/arousal are **derived**, not learned: the probability-weighted mean of these
   per-class circumplex coordinates (after Russell 1980 / Scherer 2005):
 
@@ -539,6 +568,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ensemble", nargs="*", default=[], metavar="BEST_PT",
                     help="more best.pt checkpoints whose logits are averaged with run-dir/best.pt in the exported graph")
     ap.add_argument("--no-export", action="store_true", help="train without exporting")
+    ap.add_argument("--requantize", action="store_true",
+                    help="only re-quantize the installed model.fp32.onnx (int8) and recalibrate")
     ap.add_argument("--note", default="", help="free text about this run for the model card")
     ap.add_argument("--limit", type=int, default=None, help="images per class (smoke tests)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
@@ -548,6 +579,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m affectlens.train face``."""
     args = parse_args(argv)
+    if args.requantize:
+        requantize(args)
+        return 0
     if not args.export_only:
         train(args)
     if not args.no_export:
