@@ -221,3 +221,17 @@ def test_landmarks_px_reads_wire_format_exactly():
     assert np.array_equal(landmarks_px(msg, 640, 360), slow)
     msg.landmark[3].visibility = 0.5  # another field: the reader must not misparse
     assert np.array_equal(landmarks_px(msg, 640, 360), slow)
+
+
+def test_cue_history_median_matches_numpy():
+    """The per-frame baseline is numpy's median of the last values held, odd or even count,
+    before and after the ring wraps; none before enough frames."""
+    from affectlens.face.tracker import BASELINE_MIN_FRAMES, _CueHistory
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=75)
+    hist = _CueHistory(size=40)
+    for i, v in enumerate(values, start=1):
+        hist.add(float(v))
+        expect = None if i < BASELINE_MIN_FRAMES else float(np.median(values[max(0, i - 40):i]))
+        assert hist.median() == expect

@@ -188,7 +188,7 @@ class FaceAnalyzer(Analyzer):
             return run.cache[2]
         obs = [o for frame in self.observe(inputs, state) for o in frame]
         last = {o.track_id: o for o in obs}  # each track's baselines as of its last frame here
-        baselines = {(tid, name): _round(o.baseline(name)) for tid, o in last.items() for name in CUE_UNITS}
+        baselines = {(tid, name): _round(o.baselines.get(name)) for tid, o in last.items() for name in CUE_UNITS}
         return _Seen(key, frames, max(1, len(timed)), obs, baselines)
 
     def _probs(self, seen: _Seen) -> np.ndarray | None:
