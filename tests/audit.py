@@ -49,7 +49,8 @@ SHIFT = re.compile(r"^(?P<when>At \d\d:\d\d\.\d|In utterance #\d+) the fused rea
                    r"to (?P<b>\w+)\.$")
 CONFLICTS = re.compile(rf"^(?P<n>\d+) segment\(s\) have conflicting modalities; the first (?P<when>.+): "
                        rf"(?P<a>\w+) vs (?P<b>\w+), conflict score (?P<s>{NUM})\.$")
-OVERALL = re.compile(r"^Overall: (?:most often (?P<label>\w+) \((?P<p>\d+)% (?P<what>[^)]+)\)|uncertain for "
+OVERALL = re.compile(r"^Overall: (?:most often (?P<label>\w+) \((?P<p>\d+)% (?P<what>[^)]+)\)"
+                     r"(?:; as often (?P<tied>\w+(?: and \w+)*), with less confidence)?|uncertain for "
                      r"(?P<up>\d+)% (?P<uwhat>.+?)(?:; the most frequent certain label is (?P<l2>\w+) "
                      r"\((?P<p2>\d+)%\))?)\.$")
 
@@ -325,6 +326,13 @@ class Auditor:
             if label not in shares or abs(100 * shares[label] - int(pct)) > 0.5 + 1e-9 \
                     or shares[label] < max(shares.values()) - 1e-9:
                 raise Bad(f"{label} share is {shares.get(label, 0):.3f}, the largest {max(shares.values()):.3f}")
+            ties = [k for k in shares if k != label and abs(shares[k] - shares[label]) < 1e-9]
+            if sorted((m["tied"] or "").split(" and ") if m["tied"] else []) != sorted(ties):
+                raise Bad(f"labels as frequent as {label}: {ties}")
+            conf = lambda k: sum(s["fused"]["confidence"] for s in self.segs  # noqa: E731
+                                 if s.get("fused") and s["fused"]["label"] == k)
+            if any(conf(k) > conf(label) + 1e-6 for k in ties):
+                raise Bad(f"a label as frequent as {label} was read with more confidence")
             if m["l2"]:
                 certain = {k: v for k, v in shares.items() if k != "uncertain"}
                 if abs(100 * certain.get(m["l2"], -1) - int(m["p2"])) > 0.5 + 1e-9 or certain[m["l2"]] < max(certain.values()) - 1e-9:

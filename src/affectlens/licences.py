@@ -33,6 +33,8 @@ EMODB = Source("Berlin EmoDB (Burkhardt et al. 2005)", "LicenseRef-EmoDB", "rese
 NEMO = Source("nEMO (Christop 2024)", "CC-BY-NC-SA-4.0", "non-commercial, share-alike, attribution")
 WHISPER = Source("Whisper tiny.en (OpenAI)", "MIT", "permissive")
 MELD = Source("MELD (Poria et al. 2019)", "GPL-3.0-only", "copyleft: redistribute under GPL-3.0")
+EMORYNLP = Source("EmoryNLP (Zahiri & Choi 2018)", "GPL-3.0-only",
+                  "copyleft: redistribute under GPL-3.0 (dev split: context gate choice)")
 GOEMOTIONS = Source("GoEmotions (Demszky et al. 2020)", "Apache-2.0", "permissive")
 EMOBANK = Source("EmoBank (Buechel & Hahn 2017)", "CC-BY-SA-4.0", "share-alike, attribution")
 MINILM = Source("all-MiniLM-L6-v2 (sentence-transformers)", "Apache-2.0", "permissive")
@@ -64,9 +66,9 @@ MODELS: tuple[ModelLicence, ...] = (
     ModelLicence("voice-whisper-tiny", "voice", (RAVDESS, EMODB, NEMO, WHISPER),
                  "research, non-commercial only; share-alike (RAVDESS and nEMO CC BY-NC-SA 4.0, EmoDB research terms)",
                  NC_DIST, "research, non-commercial only: RAVDESS and nEMO CC BY-NC-SA 4.0, EmoDB"),
-    ModelLicence("dialogue-minilm", "dialogue", (MELD, GOEMOTIONS, EMOBANK, MINILM),
-                 "any use, but redistribution only under GPL-3.0 (MELD)", NC_DIST,
-                 "GPL-3.0: MELD"),
+    ModelLicence("dialogue-minilm", "dialogue", (MELD, EMORYNLP, GOEMOTIONS, EMOBANK, MINILM),
+                 "any use, but redistribution only under GPL-3.0 (MELD, EmoryNLP)", NC_DIST,
+                 "GPL-3.0: MELD, EmoryNLP"),
     ModelLicence("fusion-lr", "fusion", (RAVDESS, FER2013),
                  "research, non-commercial only (fit on RAVDESS out-of-fold and FER2013 val outputs)", NC_DIST,
                  "research, non-commercial only: RAVDESS, FER2013"),

@@ -381,10 +381,12 @@ def _analyze_text(payload: Path | Text, kind: str, run: Run) -> Analysis:
 def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], run: Run) -> None:
     """For conversations, the context-aware dialogue model decides the canonical label; the
     text model's VAD stays, its fine labels and word cues where they agree with that label."""
-    found, _ = run.analyzers(["dialogue"])
+    found, _ = run.analyzers(["dialogue", "text"])
     if "dialogue" not in found:
         return
     dialogue, n = found["dialogue"], run.request.batch
+    # every fine label above its threshold, to keep those of the dialogue model's label
+    above = getattr(found.get("text"), "multilabel", lambda e: e.fine_predicted)
     for start in range(0, len(inputs), n):
         ests = dialogue.analyze_batch(inputs[start:start + n], run.state)
         for seg, est in zip(analysis.segments[start:start + n], ests):
@@ -394,10 +396,11 @@ def _add_dialogue_context(analysis: Analysis, inputs: list[SegmentInput], run: R
             # the text model's words and fine labels explain its own top label: keep them only
             # where they belong to the dialogue model's label
             same = text.top == est.top
+            fine = sorted((f for f in above(text) if est.label in fine_canonical(f)), key=lambda f: -text.fine[f])
             seg.estimates["text"] = text.model_copy(update={
                 "model": f"{dialogue.name}+{text.model}", "probs": est.probs, "label": est.label,
-                "confidence": est.confidence,
+                "confidence": est.confidence, "quality": {**text.quality, **est.quality},
                 "cues": [c for c in text.cues if c.name != "word" or same],
-                "fine_predicted": [f for f in text.fine_predicted if est.top in fine_canonical(f)]})
+                "fine_predicted": fine})
             seg.fused = fuse(list(seg.estimates.values()))
     analysis.models.append(dialogue.info())

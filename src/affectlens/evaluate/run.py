@@ -151,8 +151,11 @@ def evaluate(es: EvalSet, analyzer: Analyzer, batch: int = 64, limit: int | None
     elif es.kind == "multi":
         y = np.stack([it.target for it in items])
         pred = np.zeros_like(y)
+        # an analyzer's full multi-label prediction where it has one (the text model reports
+        # only the fine labels of its canonical reading in ``fine_predicted``)
+        multilabel = getattr(analyzer, "multilabel", lambda e: e.fine_predicted)
         for r, e in enumerate(estimates):
-            for lab in (e.fine_predicted if e else []):
+            for lab in (multilabel(e) if e else []):
                 if lab in es.labels:
                     pred[r, es.labels.index(lab)] = True
         rep = metrics.multilabel_report(y, pred, es.labels)

@@ -233,8 +233,11 @@ def explain_analysis(analysis: Analysis) -> Explanation | None:
     cite = lambda s: ref(estimate_cue(s.fused, s.start, s.end))  # noqa: E731
     shares, what = label_shares(analysis)
     certain = {k: v for k, v in shares.items() if k != "uncertain"}
+    # equal shares (a short dialogue) go to the label read with more summed confidence
+    weight = {k: sum(s.fused.confidence for s in fused if s.fused.label == k) for k in shares}
+    rank = lambda k: (round(shares[k], 9), weight[k])  # noqa: E731
     obs = []
-    top_certain = max(certain, key=certain.get) if certain else None
+    top_certain = max(certain, key=rank) if certain else None
     if top_certain:
         example = max((s for s in fused if s.fused.label == top_certain), key=lambda s: s.fused.confidence)
         obs.append(Sentence(text=f"The strongest {top_certain} reading is {where.seg(example)} "
@@ -258,7 +261,8 @@ def explain_analysis(analysis: Analysis) -> Explanation | None:
             text=f"{len(conflicts)} segment(s) have conflicting modalities; the first {where.seg(c)}: "
                  f"{a} vs {b}, conflict score {c.conflict.score:.2f}.",
             cites=[ref(estimate_cue(c.estimates[m], c.start, c.end)) for m in (a, b)]))
-    dominant = max(shares, key=shares.get)
+    dominant = max(shares, key=rank)
+    tied = [k for k in shares if k != dominant and round(shares[k], 9) == round(shares[dominant], 9)]
     examples = [cite(s) for s in fused if s.fused.label == dominant][:5]
     if dominant == "uncertain":
         text = f"Overall: uncertain for {shares[dominant]:.0%} {what}"
@@ -266,4 +270,6 @@ def explain_analysis(analysis: Analysis) -> Explanation | None:
             text += f"; the most frequent certain label is {top_certain} ({certain[top_certain]:.0%})"
     else:
         text = f"Overall: most often {dominant} ({shares[dominant]:.0%} {what})"
+        if tied:
+            text += f"; as often {' and '.join(tied)}, with less confidence"
     return Explanation(observations=obs, interpretation=interp, conclusion=Sentence(text=text + ".", cites=examples))

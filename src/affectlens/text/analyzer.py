@@ -16,9 +16,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..analyzers import Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate, softmax
-from ..schema import LABELS, Cue, Estimate
+from ..analyzers import (UNCERTAIN_BELOW, Analyzer, ModelUnavailable, SegmentInput, Word, build_estimate,
+                         softmax)
+from ..schema import LABELS, Cue, Estimate, fine_canonical
 from ..state import RunState
+from .context_gate import gated_scores
 from .encoding import encode_dialogue, encode_texts, load_tokenizer, pad_batch
 from .occlusion import occlude
 
@@ -145,6 +147,13 @@ class TextAnalyzer(_MiniLMAnalyzer):
     def _probs7(self, seqs: list[list[int]]) -> np.ndarray:
         return softmax(self._run(seqs)["logits7"], float(self._meta["temperature"]))
 
+    def multilabel(self, est: Estimate) -> list[str]:
+        """Every GoEmotions label of ``est`` at or above its threshold, whatever its canonical
+        label (the model's multi-label prediction, which ``affectlens eval text`` scores)."""
+        self.load()
+        th = self._meta["thresholds"]
+        return [k for k in self._meta["fine_labels"] if est.fine.get(k, 0.0) >= th[k]]
+
     def analyze_batch(self, batch: Iterable[SegmentInput],
                       state: RunState | None = None) -> list[Estimate | None]:
         """Analyze many segments in batched forward passes (cues unless ``state.evidence`` is off)."""
@@ -162,7 +171,11 @@ class TextAnalyzer(_MiniLMAnalyzer):
             x = batch[i]
             top = int(p7[j].argmax())
             above = np.flatnonzero(p28[j] >= th)
-            fine_pred = [fine_names[k] for k in above[np.argsort(-p28[j][above])]]
+            # only fine labels of the canonical label (no "gratitude" on a fearful reading, none
+            # on an uncertain one); ``multilabel`` gives all of them, as GoEmotions is scored
+            label = LABELS[top] if p7[j, top] >= UNCERTAIN_BELOW else "uncertain"
+            fine_pred = [fine_names[k] for k in above[np.argsort(-p28[j][above])]
+                         if label in fine_canonical(fine_names[k])]
             cues = []
             if evidence:
                 cues = self._cues(x, top, float(p7[j, top]),
@@ -183,23 +196,45 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
     """Emotion of an utterance read with its preceding turns (MELD-style conversations).
 
     Reads ``SegmentInput.words`` (the utterance; speaker from ``speaker`` or the words'
-    ``speaker``) and ``SegmentInput.context`` (previous utterances, oldest first).
+    ``speaker``) and ``SegmentInput.context`` (previous utterances, oldest first). Each
+    utterance with context is read twice, alone and with its context; the two readings are
+    mixed by :mod:`affectlens.text.context_gate` (a clearly worded utterance keeps its own
+    reading). ``quality["context_weight"]`` is the context reading's weight (0 without context).
     """
 
     name = "dialogue-minilm"
-    meta_keys = ("labels", "temperature", "max_len", "max_context", "logit_bias")
+    meta_keys = ("labels", "max_len", "max_context", "context_gate")
 
-    def _encode_one(self, x: SegmentInput, target: str) -> tuple[list[int], list[int]]:
+    def _encode_one(self, x: SegmentInput, target: str):
+        """``(with_context, alone)`` encodings (``ids, types``); ``with_context`` is ``None``
+        when the utterance has no previous turns."""
         speaker = x.speaker or next((w.speaker for w in x.words if w.speaker), None)
         ctx = [(w.speaker, w.text) for w in x.context if w.text.strip()]
-        return encode_dialogue(self._tok, target, ctx, speaker,
-                               max_len=int(self._meta["max_len"]),
-                               max_context=int(self._meta["max_context"]))
+        kw = {"max_len": int(self._meta["max_len"]), "max_context": int(self._meta["max_context"])}
+        alone = encode_dialogue(self._tok, target, [], speaker, **kw)
+        return (encode_dialogue(self._tok, target, ctx, speaker, **kw) if ctx else None), alone
 
-    def _probs7(self, encoded: list[tuple[list[int], list[int]]]) -> np.ndarray:
-        out = self._run([e[0] for e in encoded], [e[1] for e in encoded])
-        bias = np.asarray(self._meta["logit_bias"], dtype=np.float64)
-        return softmax(out["logits7"] + bias, float(self._meta["temperature"]))
+    def _logits(self, encoded: list) -> tuple[np.ndarray, np.ndarray]:
+        """``(with_context, alone)`` logits of ``_encode_one`` results (the same where there
+        is no context)."""
+        alone = self._run([a[0] for _, a in encoded], [a[1] for _, a in encoded])["logits7"]
+        with_ctx = [i for i, (c, _) in enumerate(encoded) if c is not None]
+        ctx = alone.copy()
+        if with_ctx:
+            ctx[with_ctx] = self._run([encoded[i][0][0] for i in with_ctx],
+                                      [encoded[i][0][1] for i in with_ctx])["logits7"]
+        return ctx, alone
+
+    def _gated(self, encoded: list) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and context weights of ``_encode_one`` results."""
+        ctx, alone = self._logits(encoded)
+        gate = self._meta["context_gate"]
+        scores, w = gated_scores(ctx, alone, float(gate["g0"]), float(gate["g1"]))
+        w[[c is None for c, _ in encoded]] = 0.0
+        return softmax(scores + np.asarray(gate["bias"], dtype=np.float64), float(gate["temperature"])), w
+
+    def _probs7(self, encoded: list) -> np.ndarray:
+        return self._gated(encoded)[0]
 
     def analyze_batch(self, batch: Iterable[SegmentInput],
                       state: RunState | None = None) -> list[Estimate | None]:
@@ -207,8 +242,7 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
         batch, evidence, live, results = self._start(batch, state)
         if not live:
             return results
-        enc = [self._encode_one(batch[i], batch[i].text) for i in live]
-        p7 = self._probs7(enc)
+        p7, w = self._gated([self._encode_one(batch[i], batch[i].text) for i in live])
         for j, i in enumerate(live):
             x = batch[i]
             top = int(p7[j].argmax())
@@ -216,7 +250,8 @@ class DialogueAnalyzer(_MiniLMAnalyzer):
             results[i] = build_estimate(
                 "text", self.name, p7[j],
                 quality={"n_words": float(len(x.text.split())),
-                         "n_context": float(min(len(x.context), int(self._meta["max_context"])))},
+                         "n_context": float(min(len(x.context), int(self._meta["max_context"]))),
+                         "context_weight": round(float(w[j]), 4)},
                 cues=cues,
             )
         return results

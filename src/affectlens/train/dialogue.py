@@ -12,8 +12,10 @@ given per-class logit offsets that maximise dev weighted F1, temperature-calibra
 and exported to ONNX
 (``input_ids, attention_mask, token_type_ids -> logits7``), int8 when dev F1 holds.
 
-EmoryNLP is not used: it has no disgust or surprise class, and its Peaceful/Powerful
-labels only map loosely onto the canonical set.
+EmoryNLP is not trained on: it has no disgust or surprise class, and its Peaceful/Powerful
+labels only map loosely onto the canonical set. Its dev split helps fit the context gate, which
+``python -m affectlens.train dialogue_gate`` adds to the meta.json written here (the analyzer
+needs it).
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ The sources follow each recipe's split logic (see the recipe modules):
 * text-minilm: GoEmotions and EmoBank ``train`` fit; their ``dev`` splits pick the epoch,
   thresholds and temperature (texts hashed into ``provenance.gz``);
 * dialogue-minilm: MELD ``train`` fits (starting from text-minilm); MELD ``dev`` picks the
-  epoch, logit offsets and temperature (utterance + two previous turns hashed);
+  epoch, logit offsets and temperature (utterance + two previous turns hashed); MELD ``dev``
+  and EmoryNLP ``dev`` chose the context gate (``train dialogue_gate``: its shape, whether
+  offsets carry over; T on MELD ``dev``);
 * fusion-lr: fit on FER2013 ``val`` face outputs and RAVDESS actors 01–20 out-of-fold voice
   outputs, validated on half of them, then refit on all (so all of it is training data).
 
@@ -49,6 +51,8 @@ def _texts(root: Path) -> dict[str, list[bytes]]:
     sets |= {f"emobank/{s}": [k.hashes["text"] for k in overlap.eval_keys("vad", es.items)] for s, es in eb.items()}
     sets |= {f"meld/{s}": [k.hashes["dialogue"] for k in overlap.eval_keys("dialogue", es.items)]
              for s, es in meld.items()}
+    emory = corpora.read("dialogue", root / "emorynlp" / "emorynlp_dev_final.csv")
+    sets["emorynlp/dev"] = [k.hashes["dialogue"] for k in overlap.eval_keys("dialogue", emory.items)]
     return sets
 
 
@@ -83,7 +87,7 @@ def build(root: Path) -> dict[str, dict]:
         raise SystemExit(f"speakers under {root} differ from those voice-whisper-tiny records: {sorted(shipped)}")
     ravdess_fusion = [s for s in spk.get("ravdess", []) if int(s.split("-")[1]) <= 20]
     text = _hashed("text-minilm", sets, ["goemotions/train", "emobank/train", "goemotions/dev", "emobank/dev"])
-    dia = _hashed("dialogue-minilm", sets, ["meld/train", "meld/dev"], key="dialogue")
+    dia = _hashed("dialogue-minilm", sets, ["meld/train", "meld/dev", "emorynlp/dev"], key="dialogue")
     return {
         "face-cnn": {"trained_on": [fer("train", "Training_*", "weights")],
                      "tuned_on": [fer("val", "PublicTest_*", "checkpoint selection, temperature, valence/arousal reference")]},
@@ -95,7 +99,9 @@ def build(root: Path) -> dict[str, dict]:
                         "tuned_on": [{**text["goemotions/dev"], "for": "epoch, thresholds, temperature"},
                                      {**text["emobank/dev"], "for": "epoch"}]},
         "dialogue-minilm": {"trained_on": [dia["meld/train"], {"model": "text-minilm", "for": "initialisation"}],
-                            "tuned_on": [{**dia["meld/dev"], "for": "epoch, logit offsets, temperature"}]},
+                            "tuned_on": [{**dia["meld/dev"], "for": "epoch, logit offsets, temperature; "
+                                                                "context gate shape, offsets test, temperature"},
+                                         {**dia["emorynlp/dev"], "for": "context gate shape and offsets test"}]},
         "fusion-lr": {
             "trained_on": [{"corpus": "ravdess", "speakers": ravdess_fusion,
                             "for": "out-of-fold voice outputs; fit on 01-10, validated on 11-20, refit on all"},
