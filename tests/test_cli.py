@@ -191,3 +191,34 @@ def test_example_conflicts_leave_neutral_words_out(example_json):
         if "text" in c["modalities"]:
             probs = s["estimates"]["text"]["probs"]
             assert max(probs, key=probs.get) != "neutral", (s["start"], c)
+
+
+def test_interrupt_during_native_loading_waits_for_the_block():
+    """A SIGTERM that arrives while native code loads is held until the block ends, then
+    raised as the CLI's handler raises it; a swallowed interrupt is raised again at the next
+    checkpoint."""
+    import signal
+
+    from affectlens import cli
+    from affectlens.config import interrupts_deferred
+
+    restore = cli._interrupt_on_sigterm()
+    try:
+        reached_end = False
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):  # the signal is delivered here, not acted on
+                    sum(range(100))
+                reached_end = True
+        assert reached_end
+        try:  # an interrupt that some library swallowed ...
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(100))
+        except KeyboardInterrupt:
+            pass
+        with pytest.raises(KeyboardInterrupt):  # ... comes back at the next checkpoint
+            cli._check_interrupted()
+    finally:
+        restore()
+        cli._INTERRUPTED.clear()
