@@ -55,12 +55,11 @@ class Run:
     def analyzers(self, wanted: Iterable[str]) -> tuple[dict[str, Analyzer], dict[str, str]]:
         """The loadable analyzers among ``wanted`` and, for the others, why not."""
         found, status = {}, {}
-        with interrupts_deferred():  # loading native code: an interrupt waits until it is done
-            for key in wanted:
-                try:
-                    found[key] = self.get(key)
-                except ModelUnavailable as exc:
-                    status[key] = str(exc)
+        for key in wanted:
+            try:
+                found[key] = self.get(key)
+            except ModelUnavailable as exc:
+                status[key] = str(exc)
         return found, status
 
 
@@ -129,8 +128,10 @@ def _analyze_media(media: Media, run: Run) -> Analysis:
     req, info = run.request, media.info
     run.emit("probe", info)
     words = transcript.load_transcript(req.transcript) if req.transcript else None
-    with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool, \
-            contextlib.closing(_track_ahead(media, run)) as faces:
+    with tempfile.TemporaryFile(prefix="affectlens-audio-") as spool, contextlib.ExitStack() as stack:
+        faces = _track_ahead(media, run)
+        if faces is not None:
+            stack.callback(faces.close)
         speech, audio_s = None, None
         if info.has_audio:  # one decode: VAD reads the stream while it is spooled to disk
             room = decode.check_spool_room(Path(info.path), info.duration)
@@ -155,27 +156,19 @@ def _vad(chunks: Iterable[np.ndarray]) -> list[tuple[float, float]]:
 TRACK_AHEAD_FRAMES = 1024
 
 
-class _NoTracking:
-    """Stands in for the track-ahead iterator when there is nothing to track."""
-
-    def close(self) -> None:
-        pass
-
-
-def _track_ahead(media: Media, run: Run):
+def _track_ahead(media: Media, run: Run) -> decode.Prefetch | None:
     """Start meshing and tracking the video's faces in a thread now, so that they overlap
     the audio pass (VAD) and later the other models; the segments then take the tracked
-    frames (``SegmentInput.faces``). A stand-in without video, face model or face request."""
+    frames (``SegmentInput.faces``). ``None`` without video, face model or face request."""
     if not media.info.has_video or "face" not in run.request.modalities:
-        return _NoTracking()
-    with interrupts_deferred():  # loading native code: an interrupt waits until it is done
-        try:
-            face = run.get("face")
-        except ModelUnavailable:
-            return _NoTracking()
-        if not hasattr(face, "track"):  # a custom face analyzer: it gets the frames
-            return _NoTracking()
-        face.prepare(run.state)  # graph start-up logs are silenced here, not from the thread
+        return None
+    try:
+        face = run.get("face")
+    except ModelUnavailable:
+        return None
+    if not hasattr(face, "track"):  # a custom face analyzer: it gets the frames
+        return None
+    face.prepare(run.state)  # graph start-up logs are silenced here, not from the thread
     frames = decode.prefetch(media.frames(run.request.fps), depth=2)
     return decode.prefetch(face.track(frames, run.state), depth=TRACK_AHEAD_FRAMES, start=True)
 
@@ -188,7 +181,7 @@ def _stream_segments(media: Media, plan: list[segment.Span], fps: float, words: 
     want_video = media.info.has_video and "video" in needs
     want_audio = media.info.has_audio and "audio" in needs
     audio = _AudioCursor(decode.read_spool(spool)) if want_audio else None
-    tracked = want_video and isinstance(faces, decode.Prefetch)
+    tracked = want_video and faces is not None
     frames = _FrameCursor(faces if tracked else media.frames(fps)) if want_video else None
     for span in plan:
         inp = SegmentInput(span.t0, span.t1)

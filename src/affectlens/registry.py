@@ -65,8 +65,10 @@ def get_analyzer(key: str) -> Analyzer:
         If nothing is registered for ``key``, its runtime is not installed or its weights are missing.
     """
     from .analyzers import ModelUnavailable  # here: reading the specs stays light (CLI start-up)
+    from .config import interrupts_deferred
 
-    with LOAD_LOCK:
+    # loading imports native libraries: an interrupt waits until it is done
+    with LOAD_LOCK, interrupts_deferred():
         if key in _INSTANCES:
             return _INSTANCES[key]
         refs = registered()

@@ -179,7 +179,7 @@ class FaceAnalyzer(Analyzer):
         seen = self._observe(inputs, state)
         if isinstance(seen, list):  # the cached summaries of this very segment
             return seen
-        return self._summarize(seen, self._probs(seen), state)
+        return self._summarize(seen, self._classify(seen), state)
 
     def _observe(self, inputs: SegmentInput, state: RunState) -> list[TrackSummary] | _Seen:
         """Mesh and track the segment's frames (in order: tracking and the cue baselines
@@ -199,16 +199,21 @@ class FaceAnalyzer(Analyzer):
         baselines = {(tid, name): _round(o.baselines.get(name)) for tid, o in last.items() for name in CUE_UNITS}
         return _Seen(key, frames, max(1, len(timed)), obs, baselines)
 
-    def _probs(self, seen: _Seen) -> np.ndarray | None:
-        """Expression probabilities of every observed face crop (one CNN pass)."""
-        return self.cnn.probs(np.stack([o.crop for o in seen.obs])) if seen.obs else None
+    def _classify(self, seen: _Seen) -> tuple[np.ndarray, np.ndarray] | None:
+        """Expression probabilities (one CNN pass) and quality weights of every observed face
+        crop; ``None`` without faces."""
+        if not seen.obs:
+            return None
+        crops = np.stack([o.crop for o in seen.obs])
+        return self.cnn.probs(crops), frame_weights(crops, [o.cues.get("head_yaw", 0.0) for o in seen.obs])
 
-    def _summarize(self, seen: _Seen, probs: np.ndarray | None, state: RunState) -> list[TrackSummary]:
+    def _summarize(self, seen: _Seen, classified: tuple[np.ndarray, np.ndarray] | None,
+                   state: RunState) -> list[TrackSummary]:
         """One summary per track of an observed segment, dominant track first."""
         obs = seen.obs
         summaries: list[TrackSummary] = []
         if obs:
-            weights = frame_weights(np.stack([o.crop for o in obs]), [o.cues.get("head_yaw", 0.0) for o in obs])
+            probs, weights = classified
             if state.frames is not None:  # the request asked for per-frame records
                 state.frames.extend(face_frame(o, p) for o, p in zip(obs, probs))
             ids = sorted({o.track_id for o in obs}, key=lambda s: int(s.removeprefix("face")))
@@ -278,13 +283,13 @@ class FaceAnalyzer(Analyzer):
         video = [i for i, x in enumerate(batch) if not x.face_crop]
         if video:
             with run_state(state) as st, ThreadPoolExecutor(1, thread_name_prefix="face-cnn") as cnn:
-                # the mesh of segment k+1 (this thread) overlaps the CNN of segment k: both
-                # are native code that releases the GIL
-                seen, probs = [], []
+                # segment k is classified in a helper thread while segment k+1 is observed here
+                # (meshed, unless its faces were tracked ahead); both release the GIL
+                seen, pending = [], []
                 for i in video:
                     seen.append(self._observe(batch[i], st))
-                    probs.append(None if isinstance(seen[-1], list) else cnn.submit(self._probs, seen[-1]))
-                for i, x, p in zip(video, seen, probs):
+                    pending.append(None if isinstance(seen[-1], list) else cnn.submit(self._classify, seen[-1]))
+                for i, x, p in zip(video, seen, pending):
                     s = x if p is None else self._summarize(x, p.result(), st)
                     out[i] = (s[0].estimate, s[0].track_id) if s else (None, None)
         return out

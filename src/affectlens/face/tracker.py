@@ -194,7 +194,7 @@ class FaceTracker:
         calling thread; frames tracked later in another thread then leave the process-wide stderr
         alone (a blank frame finds no face, so tracking starts as it would have)."""
         blank = np.zeros((CROP, CROP, 3), np.uint8)
-        with native_stderr_silenced():
+        with interrupts_deferred(), native_stderr_silenced():
             self._run(self._get_mesh(), blank)
             if self.max_faces > 1:
                 self._run(self._get_single(), blank)
@@ -225,7 +225,7 @@ class FaceTracker:
         import mediapipe as mp
 
         if self._detector is None:
-            with native_stderr_silenced():
+            with interrupts_deferred(), native_stderr_silenced():
                 self._detector = mp.solutions.face_detection.FaceDetection(
                     model_selection=1, min_detection_confidence=0.5)
                 self._crop_mesh = mp.solutions.face_mesh.FaceMesh(

@@ -580,7 +580,7 @@ class Prefetch:
     def __next__(self):
         if self.finished:
             raise StopIteration
-        if not self.worker.is_alive() and self.worker.ident is None:
+        if self.worker.ident is None:  # not started yet
             self.worker.start()
         exc, x = self.queue.get()
         if exc is not None:
