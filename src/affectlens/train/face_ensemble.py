@@ -133,14 +133,15 @@ def fit_class_bias(logits: np.ndarray, y: np.ndarray, steps: int = 300) -> np.nd
     return b - b[0]
 
 
-def class_bias_oof(logits: np.ndarray, y: np.ndarray) -> dict:
-    """Out-of-fold effect of the class bias: fit on one half of each class, score the other."""
+def class_bias_oof(logits: np.ndarray, y: np.ndarray, scale: float = 1.0) -> dict:
+    """Out-of-fold effect of the class bias (times ``scale``): fit on one half of each class,
+    score the other."""
     half = np.zeros(len(y), dtype=bool)
     for k in range(len(LABELS)):
         half[np.flatnonzero(y == k)[::2]] = True
     biased = logits.copy()
     for fold in (half, ~half):
-        biased[~fold] = logits[~fold] + fit_class_bias(logits[fold], y[fold])
+        biased[~fold] = logits[~fold] + scale * fit_class_bias(logits[fold], y[fold])
     return {"without": summary(logits, y), "with_bias_out_of_fold": summary(biased, y)}
 
 
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(default: next to the first .onnx member)")
     ap.add_argument("--class-bias", choices=("measure", "apply"), default=None,
                     help="measure a per-class logit bias out of fold on val; 'apply' also bakes it in")
+    ap.add_argument("--bias-scale", type=float, default=0.5,
+                    help="fraction of the fitted class bias to apply (out of fold on FER2013 val: 0.5 keeps "
+                         "accuracy, disgust recall 0.36 -> 0.50; 1.0 costs 0.008 accuracy for 0.68)")
     args = ap.parse_args(argv)
     members = [Path(m) for m in args.members]
     out = Path(args.out)
@@ -173,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     ens = np.mean(member_logits, axis=0)
     bias_report, bias = None, None
     if args.class_bias:
-        bias_report = class_bias_oof(ens, yva)
+        bias_report = class_bias_oof(ens, yva, args.bias_scale)
         print(json.dumps({k: {kk: v[kk] for kk in ("accuracy", "uar", "per_class_accuracy", "ece_after")}
                           for k, v in bias_report.items()}, indent=1), flush=True)
         if args.class_bias == "apply":
-            bias = fit_class_bias(ens, yva)
+            bias = args.bias_scale * fit_class_bias(ens, yva)
     model = merge(protos, bias)
     master = out / "model.fp32.onnx"
     master.write_bytes(model.SerializeToString())
@@ -203,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         **shipped,
     })
     if bias is not None:
-        meta["class_bias"] = {"values": dict(zip(LABELS, map(float, bias))),
+        meta["class_bias"] = {"values": dict(zip(LABELS, map(float, bias))), "scale": args.bias_scale,
                               "out_of_fold": {k: {kk: v[kk] for kk in ("accuracy", "uar", "per_class_accuracy")}
                                               for k, v in bias_report.items()}}
     meta.setdefault("train", {})["params"] = int(sum(
