@@ -222,6 +222,14 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return th
 
 
+def pos_weights(y: np.ndarray, cap: float) -> np.ndarray:
+    """Per-label BCE positive weights ``sqrt(neg / pos)`` capped at ``cap`` (class-weighted BCE,
+    so rare labels are not drowned by their negatives); all ones when ``cap <= 0``."""
+    pos = y.sum(0)
+    w = np.sqrt((len(y) - pos) / np.clip(pos, 1, None))
+    return (np.clip(w, 1.0, cap) if cap > 0 else np.ones_like(w)).astype(np.float32)
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -431,7 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     """Train, calibrate, export and quantize the text model; see the module docstring."""
     import torch
 
-    args = make_parser("text", 1, 1e-4, 32, __doc__).parse_args(argv)
+    parser = make_parser("text", 1, 1e-4, 32, __doc__)
+    parser.add_argument("--pos-weight-cap", type=float, default=0.0,
+                        help="class-weighted BCE for the 28 labels: pos_weight sqrt(neg/pos) capped here (0: off)")
+    parser.add_argument("--emobank-batch", type=int, default=0,
+                        help="EmoBank texts per step (default batch size // 5)")
+    parser.add_argument("--vad-weight", type=float, default=0.5, help="weight of the VAD loss")
+    args = parser.parse_args(argv)
     rng, root, runs, out, tok_path, tok = setup(args, MODEL_NAME)
 
     # data
@@ -455,10 +469,10 @@ def main(argv: list[str] | None = None) -> int:
           f"dev {len(eb_dv_ids)}", flush=True)
 
     model = build_model(n_out={"go28": 28, "canon7": 7, "vad": 3}, vad_stats=(vad_mean, vad_std))
-    eb_bs = max(4, args.batch_size // 5)
+    eb_bs = args.emobank_batch or max(4, args.batch_size // 5)
     steps_per_epoch, opt, sched, start_epoch, best_score, history = start(model, args, len(tr_ids), 10, runs, rng)
 
-    bce = torch.nn.BCEWithLogitsLoss()
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.from_numpy(pos_weights(tr_y, args.pos_weight_cap)))
     t_start = time.time()
     for epoch in range(start_epoch, args.epochs):
         model.train()
@@ -479,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             loss_go = bce(heads["go28"][:n], y28)
             loss_c7 = -(c7 * torch.log_softmax(heads["canon7"][:n], -1)).sum(-1).mean()
             loss_vad = torch.nn.functional.mse_loss(heads["vad"][n:], zv)
-            loss = loss_go * 4.0 + loss_c7 + 0.5 * loss_vad
+            loss = loss_go * 4.0 + loss_c7 + args.vad_weight * loss_vad
             step_on(loss, model, opt, sched)
             seen += 1
             if step % 50 == 0 or step == len(batches) - 1:
@@ -541,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
             k: {"macro_f1": r[0]["goemotions_macro_f1"], "canonical7_accuracy": r[0]["canonical7_accuracy"],
                 "pearson_v": r[0]["emobank_pearson_v"]} for k, r in results.items()},
         "training": {"epochs": args.epochs, "best_epoch": ck["epoch"], "batch_size": args.batch_size,
-                     "lr": args.lr, "history": history},
+                     "emobank_batch": eb_bs, "pos_weight_cap": args.pos_weight_cap,
+                     "vad_weight": args.vad_weight, "lr": args.lr, "history": history},
         "sha256": hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest(),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
