@@ -39,7 +39,7 @@ from ..text.encoding import encode_texts, load_tokenizer, pad_batch
 
 MODEL_NAME = "text-minilm"
 #: written to meta.json; the analyzer reports it
-VERSION = "1.0"
+VERSION = "1.1"
 MAX_LEN = 64
 #: how much the int8 model may lose on dev (absolute) before we ship float32
 QUANT_TOLERANCE = 0.01
