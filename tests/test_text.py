@@ -133,7 +133,7 @@ def test_dialogue_analyzer_uses_context(dialogue_model):
     assert out[0].probs == pytest.approx(est.probs, abs=1e-5)
 
 
-def _recipe(name: str, tmp_path: Path) -> dict:
+def _recipe(name: str, tmp_path: Path, extra: tuple[str, ...] = ()) -> dict:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     import importlib
@@ -143,7 +143,7 @@ def _recipe(name: str, tmp_path: Path) -> dict:
             "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "model"), "--threads", "1"]
     if name == "dialogue":
         args += ["--init", ""]
-    assert mod.main(args) == 0
+    assert mod.main(args + list(extra)) == 0
     meta = json.loads((tmp_path / "model" / "meta.json").read_text())
     assert (tmp_path / "model" / "model.onnx").is_file()
     assert (tmp_path / "model" / "tokenizer.json").is_file()
@@ -152,10 +152,12 @@ def _recipe(name: str, tmp_path: Path) -> dict:
 
 
 def test_text_recipe_smoke(tmp_path):
-    meta = _recipe("text", tmp_path)
+    meta = _recipe("text", tmp_path, ("--pos-weight-cap", "8", "--emobank-batch", "4", "--vad-weight", "1"))
     assert meta["labels"] == list(LABELS) and len(meta["thresholds"]) == 28
     assert "goemotions_macro_f1" in meta["val_metrics"]
+    assert 0 <= meta["val_metrics"]["goemotions_macro_f1_split_half"] <= 1
     assert "emobank_pearson_v" in meta["val_metrics"]
+    assert meta["training"]["pos_weight_cap"] == 8 and meta["training"]["emobank_batch"] == 4
 
 
 @pytest.mark.slow

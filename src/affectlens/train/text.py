@@ -4,7 +4,8 @@
 
 One encoder pass (mean pooling) feeds three heads, trained jointly with mixed batches:
 
-* GoEmotions 28 labels, multi-label (BCE); per-label thresholds tuned on dev (max F1);
+* GoEmotions 28 labels, multi-label (BCE, optionally class-weighted); per-label thresholds
+  tuned on dev (max F1, bagged over bootstrap resamples);
 * canonical 7 labels (GoEmotions' Ekman mapping + neutral; soft targets, softmax);
   temperature fitted on dev;
 * valence/arousal/dominance regression on EmoBank (1-5 rescaled by (x-3)/2 to [-1, 1]).
@@ -24,6 +25,7 @@ import math
 import random
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -37,7 +39,7 @@ from ..text.encoding import encode_texts, load_tokenizer, pad_batch
 
 MODEL_NAME = "text-minilm"
 #: written to meta.json; the analyzer reports it
-VERSION = "1.0"
+VERSION = "1.1"
 MAX_LEN = 64
 #: how much the int8 model may lose on dev (absolute) before we ship float32
 QUANT_TOLERANCE = 0.01
@@ -206,20 +208,71 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(math.exp(res.x))
 
 
-def tune_thresholds(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-label threshold maximising that label's F1 on a 0.002..0.90 grid (finer below
-    0.02, where rare labels' probabilities sit); 0.5 for a label no threshold finds."""
-    grid = np.concatenate([np.arange(0.002, 0.0199, 0.002), np.arange(0.02, 0.905, 0.01)])
-    th = np.full(probs.shape[1], 0.5)
-    for j in range(probs.shape[1]):
-        best = 0.0
-        for t in grid:
-            pred = probs[:, j] >= t
-            tp = float((pred & (y[:, j] > 0)).sum())
-            f1 = 2 * tp / max(pred.sum() + y[:, j].sum(), 1)
-            if f1 > best:
-                best, th[j] = f1, t
-    return th
+#: probability grid for thresholds (finer below 0.02, where rare labels' probabilities sit)
+THRESHOLD_GRID = np.concatenate([np.arange(0.002, 0.0199, 0.002), np.arange(0.02, 0.905, 0.01)])
+#: bootstrap resamples averaged by ``tune_thresholds``
+THRESHOLD_BOOTSTRAP = 50
+
+
+def f1_thresholds(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-label threshold on ``THRESHOLD_GRID`` maximising that label's F1 (the lowest on ties;
+    NaN for a label no threshold finds)."""
+    pred = probs[None] >= THRESHOLD_GRID[:, None, None]
+    pos = y > 0
+    tp = (pred & pos[None]).sum(1)
+    f1 = 2 * tp / np.maximum(pred.sum(1) + pos.sum(0)[None], 1)
+    return np.where(f1.max(0) > 0, THRESHOLD_GRID[f1.argmax(0)], np.nan)
+
+
+def tune_thresholds(probs: np.ndarray, y: np.ndarray, bootstrap: int = THRESHOLD_BOOTSTRAP,
+                    seed: int = 0) -> np.ndarray:
+    """Bagged per-label F1-optimal thresholds: the mean, in logit space, of ``f1_thresholds``
+    over ``bootstrap`` resamples of the rows (0: the plain F1-optimal thresholds), 0.5 for a
+    label no threshold finds. Bagging
+    steadies the thresholds of rare labels, whose F1 curves on a few dozen positives are noisy:
+    tuned on one half of GoEmotions dev and scored on the other, it beat the plain per-label
+    optimum (+0.004 macro-F1), a threshold shrunk toward a global one (-0.002), one global
+    threshold (-0.017) and a global threshold for labels under 10 positives (-0.005)."""
+    if bootstrap <= 0:
+        return np.nan_to_num(f1_thresholds(probs, y), nan=0.5)
+    rng = np.random.default_rng(seed)
+    logits = []
+    for _ in range(bootstrap):
+        rows = rng.integers(0, len(y), len(y))
+        t = f1_thresholds(probs[rows], y[rows])
+        logits.append(np.log(t / (1 - t)))
+    with warnings.catch_warnings():  # a label no resample finds: all-NaN mean
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(logits, 0)
+    return np.nan_to_num(sigmoid(mean), nan=0.5)
+
+
+def macro_f1(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> float:
+    """28-label macro-F1 of ``probs >= thresholds`` (a label without positives or predictions: 0)."""
+    pred, pos = probs >= thresholds, y > 0
+    tp = (pred & pos).sum(0)
+    return float((2 * tp / np.maximum(pred.sum(0) + pos.sum(0), 1)).mean())
+
+
+def split_half_macro_f1(probs: np.ndarray, y: np.ndarray, repeats: int = 5, seed: int = 0) -> float:
+    """Honest macro-F1 of ``tune_thresholds``: tuned on a random half of the rows, scored on the
+    other half, both ways, averaged over ``repeats`` random splits (estimates unseen data)."""
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(repeats):
+        perm = rng.permutation(len(y))
+        a, b = perm[: len(y) // 2], perm[len(y) // 2 :]
+        for tune, score in ((a, b), (b, a)):
+            scores.append(macro_f1(probs[score], y[score], tune_thresholds(probs[tune], y[tune])))
+    return float(np.mean(scores))
+
+
+def pos_weights(y: np.ndarray, cap: float) -> np.ndarray:
+    """Per-label BCE positive weights ``sqrt(neg / pos)`` capped at ``cap`` (class-weighted BCE,
+    so rare labels are not drowned by their negatives); all ones when ``cap <= 0``."""
+    pos = y.sum(0)
+    w = np.sqrt((len(y) - pos) / np.clip(pos, 1, None))
+    return (np.clip(w, 1.0, cap) if cap > 0 else np.ones_like(w)).astype(np.float32)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -431,7 +484,13 @@ def main(argv: list[str] | None = None) -> int:
     """Train, calibrate, export and quantize the text model; see the module docstring."""
     import torch
 
-    args = make_parser("text", 1, 1e-4, 32, __doc__).parse_args(argv)
+    parser = make_parser("text", 1, 1e-4, 32, __doc__)
+    parser.add_argument("--pos-weight-cap", type=float, default=0.0,
+                        help="class-weighted BCE for the 28 labels: pos_weight sqrt(neg/pos) capped here (0: off)")
+    parser.add_argument("--emobank-batch", type=int, default=0,
+                        help="EmoBank texts per step (default batch size // 5)")
+    parser.add_argument("--vad-weight", type=float, default=0.5, help="weight of the VAD loss")
+    args = parser.parse_args(argv)
     rng, root, runs, out, tok_path, tok = setup(args, MODEL_NAME)
 
     # data
@@ -455,10 +514,10 @@ def main(argv: list[str] | None = None) -> int:
           f"dev {len(eb_dv_ids)}", flush=True)
 
     model = build_model(n_out={"go28": 28, "canon7": 7, "vad": 3}, vad_stats=(vad_mean, vad_std))
-    eb_bs = max(4, args.batch_size // 5)
+    eb_bs = args.emobank_batch or max(4, args.batch_size // 5)
     steps_per_epoch, opt, sched, start_epoch, best_score, history = start(model, args, len(tr_ids), 10, runs, rng)
 
-    bce = torch.nn.BCEWithLogitsLoss()
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.from_numpy(pos_weights(tr_y, args.pos_weight_cap)))
     t_start = time.time()
     for epoch in range(start_epoch, args.epochs):
         model.train()
@@ -479,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
             loss_go = bce(heads["go28"][:n], y28)
             loss_c7 = -(c7 * torch.log_softmax(heads["canon7"][:n], -1)).sum(-1).mean()
             loss_vad = torch.nn.functional.mse_loss(heads["vad"][n:], zv)
-            loss = loss_go * 4.0 + loss_c7 + 0.5 * loss_vad
+            loss = loss_go * 4.0 + loss_c7 + args.vad_weight * loss_vad
             step_on(loss, model, opt, sched)
             seen += 1
             if step % 50 == 0 or step == len(batches) - 1:
@@ -513,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         temp = fit_temperature(res["logits7"][:n], canonical_targets(dv_y))
         m = text_metrics(res["logits28"][:n], res["logits7"][:n], dv_y, th, temp,
                          res["vad3"][n:], eb_dv_y)
+        m["goemotions_macro_f1_split_half"] = split_half_macro_f1(sigmoid(res["logits28"][:n]), dv_y)
         results[kind] = (m, th, temp)
         print(kind, json.dumps({k: v for k, v in m.items() if not isinstance(v, dict)}), flush=True)
     fp, q = results["fp32"][0], results["int8"][0]
@@ -536,12 +596,16 @@ def main(argv: list[str] | None = None) -> int:
         "temperature": temp,
         "thresholds": {k: round(float(v), 4) for k, v in zip(GOEMOTIONS_LABELS, th)},
         "quantization": use,
-        "val_metrics": {"split": "goemotions dev (thresholds and T tuned on it), emobank dev", **m},
+        "val_metrics": {"split": "goemotions dev (thresholds and T tuned on it; "
+                        "goemotions_macro_f1_split_half: thresholds tuned on one half, scored on the other), "
+                        "emobank dev", **m},
         "val_metrics_fp32_vs_int8": {
             k: {"macro_f1": r[0]["goemotions_macro_f1"], "canonical7_accuracy": r[0]["canonical7_accuracy"],
                 "pearson_v": r[0]["emobank_pearson_v"]} for k, r in results.items()},
+        "threshold_rule": f"bagged per-label F1-optimal ({THRESHOLD_BOOTSTRAP} bootstrap resamples of dev)",
         "training": {"epochs": args.epochs, "best_epoch": ck["epoch"], "batch_size": args.batch_size,
-                     "lr": args.lr, "history": history},
+                     "emobank_batch": eb_bs, "pos_weight_cap": args.pos_weight_cap,
+                     "vad_weight": args.vad_weight, "lr": args.lr, "history": history},
         "sha256": hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest(),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
