@@ -233,10 +233,30 @@ def test_meta_records_validation():
     assert meta["labels"] == list(LABELS)
     assert len(meta["confidence"]["theta"]) == 3 and meta["normalisation"]["shrink"] > 0
     for protocol in ("loco", "speaker_cv"):
-        for reading in ("run-clean", "single-clean", "run-degraded"):
+        for reading in ("run-clean", "calm-clean", "single-clean", "run-degraded"):
             block = meta["val_metrics"][protocol][reading]
             assert set(block) == {"ravdess", "emodb", "nemo"}
             assert set(block["nemo"]["recall"]) == {"neutral", "happy", "sad", "angry", "fearful", "surprised"}
+
+
+def test_training_rows_read_a_voice_at_its_own_average_as_neutral():
+    """v0.3 rows: per clip 1 / 4 / all clips of its speaker and a mostly neutral subset; the
+    speaker's neutral clips only for neutral clips (one-mood rows of other labels would teach
+    that a voice at its own average is any emotion)."""
+    from affectlens.train import voice as recipe
+
+    neutral, angry = LABELS.index("neutral"), LABELS.index("angry")
+    y = np.array([neutral] * 6 + [angry] * 6)
+    X = np.random.default_rng(0).standard_normal((12, 5))
+    groups = np.array(["s1"] * 12)
+    prior = (X.mean(0), X.var(0) + 1e-8)
+    rows, ys = recipe.training_rows(X, y, groups, prior, np.random.default_rng(0))
+    assert len(rows) == 6 * 5 + 6 * 4 and np.bincount(ys)[neutral] == 30
+    calm = recipe.mostly_neutral(np.arange(12), y, np.random.default_rng(0))
+    assert set(np.flatnonzero(y == neutral)) <= set(calm) and (y[calm] != neutral).sum() == 2  # 25 % others
+    readings = recipe.eval_rows(X, y, groups, prior)
+    assert set(readings) == {"run", "same", "calm", "single"}
+    assert readings["single"][1].tolist() == [1.0] * 12 and readings["run"][1].tolist() == [12.0] * 12
 
 
 # -- recipe ----------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def bench_table() -> str:
         "| task (data, split) | split used for tuning? | command | affectlens | peer | ratio |",
         "|---|---|---|---|---|---|",
         f"| face, 7 classes (FER2013 val = PublicTest, {_n(face['n'])} crops) | "
-        f"{_tuned(face, 'checkpoint and temperature')} | `affectlens bench face ../shared/data/fer2013/val` | "
+        f"{_tuned(face, 'checkpoint, temperature and class prior')} | `affectlens bench face ../shared/data/fer2013/val` | "
         f"accuracy {_f(ours_f['accuracy'])}, UAR {_f(ours_f['uar'])}, {_n(ours_f['items_per_s'])} faces/s | "
         f"`fer` mini-Xception (Keras): {_f(keras['accuracy'])}, {_f(keras['uar'])}, {_n(keras['items_per_s'])} faces/s | "
         f"{r(ours_f['accuracy'], keras['accuracy'])}, {r(ours_f['uar'], keras['uar'])}, "
@@ -109,7 +109,7 @@ def validation_table() -> str:
         "| command | split | split used for tuning? | metric | value | target (test) |",
         "|---|---|---|---|---|---|",
         f"| `affectlens eval face fer2013/val --cropped` | FER2013 val ({_n(face['n'])}) | "
-        f"{_tuned(face, 'checkpoint, temperature')} | accuracy / ECE | "
+        f"{_tuned(face, 'checkpoint, temperature, class prior')} | accuracy / ECE | "
         f"{_f(face['metrics']['accuracy'])} / {_f(face['metrics']['ece'])} | ≥ 0.66 / ≤ 0.05 |",
         f"| `affectlens eval text goemotions/dev.tsv` | GoEmotions dev ({_n(text['n'])}) | "
         f"{_tuned(text, 'thresholds, temperature, epoch')} | 28-label macro-F1 | {_f(text['metrics']['macro_f1'])} | ≥ 0.42 |",
@@ -148,11 +148,19 @@ def voice_cv_block() -> str:
                          ("speaker_cv", "5-fold speaker-disjoint CV (all three corpora)")):
         out += [f"**{title}** — UAR / ECE per held-out corpus, calibrated:", "",
                 "| reading | RAVDESS (7) | EmoDB (7) | nEMO (6) |", "|---|---|---|---|"]
-        for reading in ("run-clean", "same-clean", "single-clean", "run-degraded", "same-degraded", "single-degraded"):
+        for reading in ("run-clean", "calm-clean", "same-clean", "single-clean",
+                        "run-degraded", "calm-degraded", "same-degraded", "single-degraded"):
+            if reading not in m[proto]:
+                continue
             b = m[proto][reading]
             out.append(f"| {reading} | " + " | ".join(f"{_f(b[c]['uar'])} / {_f(b[c]['ece'])}"
                                                      for c in ("ravdess", "emodb", "nemo")) + " |")
         out.append("")
+    lo = m["loco"]
+    out.append("Neutral recall, leave-one-corpus-out, clean (RAVDESS / EmoDB / nEMO): " + "; ".join(
+        f"{r} {' / '.join(_f(lo[r + '-clean'][c]['recall']['neutral']) for c in ('ravdess', 'emodb', 'nemo'))}"
+        for r in ("run", "calm", "same", "single") if r + "-clean" in lo) + ".")
+    out.append("")
     cv = m["speaker_cv"]["run-clean"]
     for key, name in (("ravdess", "RAVDESS"), ("emodb", "EmoDB"), ("nemo", "nEMO")):
         out.append(f"Per-class recall, speaker CV, run-clean, {name}: "

@@ -90,7 +90,7 @@ def build(root: Path) -> dict[str, dict]:
     dia = _hashed("dialogue-minilm", sets, ["meld/train", "meld/dev", "emorynlp/dev"], key="dialogue")
     return {
         "face-cnn": {"trained_on": [fer("train", "Training_*", "weights")],
-                     "tuned_on": [fer("val", "PublicTest_*", "checkpoint selection, temperature, valence/arousal reference")]},
+                     "tuned_on": [fer("val", "PublicTest_*", "checkpoint selection, temperature, valence/arousal reference, class prior bias")]},
         "voice-whisper-tiny": {
             "trained_on": [{**v, "for": "final head (all speakers)"} for v in voice],
             "tuned_on": [{**v, "for": "C, shrinkage and confidence parameters by leave-one-corpus-out "
