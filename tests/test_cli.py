@@ -157,10 +157,10 @@ def test_text_and_dialogue_inputs(tmp_path):
 @pytest.mark.parametrize("task,data,extra,n,metric,value", [
     ("face", "fer", ["--cropped"], 14, "accuracy", 9 / 14),
     ("voice", "speech", [], 4, "uar", 1.0),
-    ("text", "goemotions_sample.tsv", [], 30, "micro_f1", 0.444),
-    ("dialogue", "meld_sample.csv", [], 30, "weighted_f1", 0.703),
+    ("text", "goemotions_sample.tsv", [], 30, "micro_f1", 0.554),
+    ("dialogue", "meld_sample.csv", [], 30, "weighted_f1", 0.780),
     ("dialogue", "emorynlp_sample.csv", [], 20, "weighted_f1", 0.511),
-    ("vad", "emobank_sample.csv", [], 20, "pearson_v", 0.593),
+    ("vad", "emobank_sample.csv", [], 20, "pearson_v", 0.652),
 ])
 def test_eval_reads_every_format(task, data, extra, n, metric, value):
     res = run("eval", task, f"{CORPORA}/{data}", "--json", *extra)
