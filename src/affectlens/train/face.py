@@ -52,6 +52,14 @@ CIRCUMPLEX: dict[str, tuple[float, float]] = {
 }
 
 
+def class_halves(y: np.ndarray) -> np.ndarray:
+    """Mask of every other item of each class: two class-balanced halves for out-of-fold fits."""
+    half = np.zeros(len(y), dtype=bool)
+    for k in range(len(LABELS)):
+        half[np.flatnonzero(y == k)[::2]] = True
+    return half
+
+
 def valence_arousal_meta(probs: np.ndarray, y: np.ndarray) -> dict:
     """The ``valence_arousal`` block of meta.json, fitted on validation ``(probs, y)``.
 
@@ -67,9 +75,7 @@ def valence_arousal_meta(probs: np.ndarray, y: np.ndarray) -> dict:
     def reference(mask):
         return {k: round(float(v), 4) for k, v in zip(LABELS, probs[mask & (y == 0)].mean(0))}
 
-    half = np.zeros(len(y), dtype=bool)
-    for k in range(len(LABELS)):
-        half[np.flatnonzero(y == k)[::2]] = True
+    half = class_halves(y)
     oof = np.zeros((len(y), 2))
     for fold in (half, ~half):
         oof[~fold] = neutral_referenced_va(probs[~fold], coords, reference(fold))
@@ -520,21 +526,22 @@ def model_card(meta: dict) -> str:
         "MODEL_ONNX_OR_BEST_PT ...`, which also takes an exported model.onnx):\n\n| checkpoint | epoch | val acc (flip) |\n|---|---|---|\n"
         + "\n".join(f"| `{m['checkpoint']}` | {m['epoch']} | {m['val_acc_tta']:.4f} |" for m in ens))
     cb = meta.get("class_bias")
-    bias = "" if not cb else (
-        "\n- Class prior: a per-class logit bias ("
-        + ", ".join(f"{k} {b:+.2f}" for k, b in cb["values"].items() if abs(b) >= 0.005)
-        + f") is added inside the graph: {cb.get('scale', 1.0):g} × the bias that minimises the class-balanced "
-        "NLL on val. FER2013 holds few disgust faces (1.5 % of train), so without it disgust was mostly read "
-        "as angry; half the bias keeps accuracy, the full one costs some. Out of fold "
-        "(fit on one half of each val class, scored on the other): accuracy "
-        f"{cb['out_of_fold']['without']['accuracy']:.4f} → {cb['out_of_fold']['with_bias_out_of_fold']['accuracy']:.4f}, "
-        f"UAR {cb['out_of_fold']['without']['uar']:.4f} → {cb['out_of_fold']['with_bias_out_of_fold']['uar']:.4f}, "
-        f"disgust recall {cb['out_of_fold']['without']['per_class_accuracy']['disgusted']:.3f} → "
-        f"{cb['out_of_fold']['with_bias_out_of_fold']['per_class_accuracy']['disgusted']:.3f}, angry "
-        f"{cb['out_of_fold']['without']['per_class_accuracy']['angry']:.3f} → "
-        f"{cb['out_of_fold']['with_bias_out_of_fold']['per_class_accuracy']['angry']:.3f}. The val figures "
-        "below include a bias fit on all of val, so they are optimistic; the out-of-fold ones are the fair "
-        "estimate (`python -m affectlens.train face_ensemble --members UNBIASED_MODEL_ONNX --class-bias apply --bias-scale 0.5`).")
+    bias = ""
+    if cb:
+        before, after = cb["out_of_fold"]["without"], cb["out_of_fold"]["with_bias_out_of_fold"]
+        bias = (
+            "\n- Class prior: a per-class logit bias ("
+            + ", ".join(f"{k} {b:+.2f}" for k, b in cb["values"].items() if abs(b) >= 0.005)
+            + f") is added inside the graph: {cb.get('scale', 1.0):g} × the bias that minimises the class-balanced "
+            "NLL on val. FER2013 holds few disgust faces (1.5 % of train), so without it disgust was mostly read "
+            "as angry; half the bias keeps accuracy, the full one costs some. Out of fold "
+            "(fit on one half of each val class, scored on the other): accuracy "
+            f"{before['accuracy']:.4f} → {after['accuracy']:.4f}, UAR {before['uar']:.4f} → {after['uar']:.4f}, "
+            f"disgust recall {before['per_class_accuracy']['disgusted']:.3f} → "
+            f"{after['per_class_accuracy']['disgusted']:.3f}, angry {before['per_class_accuracy']['angry']:.3f} → "
+            f"{after['per_class_accuracy']['angry']:.3f}. The val figures below include a bias fit on all of val, "
+            "so they are optimistic; the out-of-fold ones are the fair estimate (`python -m affectlens.train "
+            "face_ensemble --members UNBIASED_MODEL_ONNX --class-bias apply --bias-scale 0.5`).")
     rt = meta.get("runtime")
     precision = "" if not rt else (
         f"\n- Precision: `model.onnx` is the **{rt['precision']}** graph. The float master "

@@ -136,9 +136,7 @@ def fit_class_bias(logits: np.ndarray, y: np.ndarray, steps: int = 300) -> np.nd
 def class_bias_oof(logits: np.ndarray, y: np.ndarray, scale: float = 1.0) -> dict:
     """Out-of-fold effect of the class bias (times ``scale``): fit on one half of each class,
     score the other."""
-    half = np.zeros(len(y), dtype=bool)
-    for k in range(len(LABELS)):
-        half[np.flatnonzero(y == k)[::2]] = True
+    half = face.class_halves(y)
     biased = logits.copy()
     for fold in (half, ~half):
         biased[~fold] = logits[~fold] + scale * fit_class_bias(logits[fold], y[fold])

@@ -249,9 +249,9 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray, bootstrap: int = THRESHOLD
 
 def macro_f1(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> float:
     """28-label macro-F1 of ``probs >= thresholds`` (a label without positives or predictions: 0)."""
-    pred, pos = probs >= thresholds, y > 0
-    tp = (pred & pos).sum(0)
-    return float((2 * tp / np.maximum(pred.sum(0) + pos.sum(0), 1)).mean())
+    from ..evaluate.metrics import multilabel_report
+
+    return multilabel_report(y > 0, probs >= thresholds, list(range(y.shape[1])))["metrics"]["macro_f1"]
 
 
 def split_half_macro_f1(probs: np.ndarray, y: np.ndarray, repeats: int = 5, seed: int = 0) -> float:

@@ -169,8 +169,11 @@ def normalise(x: np.ndarray, mean: np.ndarray, var: np.ndarray, n: float,
 
 def mostly_neutral(ids: np.ndarray, y: np.ndarray, rng, share: float = NEUTRAL_MIX) -> np.ndarray:
     """All neutral clips of ``ids`` plus others drawn so that they make ``share`` of the result:
-    a recording that is mostly calm with a few emotional moments, like natural speech."""
+    a recording that is mostly calm with a few emotional moments, like natural speech (``ids``
+    itself when it lacks neutral or other clips)."""
     neu, other = ids[y[ids] == NEUTRAL], ids[y[ids] != NEUTRAL]
+    if not len(neu) or not len(other):
+        return ids
     k = min(len(other), max(1, round(share * len(neu) / (1 - share))))
     return np.concatenate([neu, rng.choice(other, k, replace=False)]).astype(int)
 
@@ -184,7 +187,7 @@ def training_rows(X: np.ndarray, y: np.ndarray, groups: np.ndarray, prior, rng) 
     rows, ys = [], []
     for g in np.unique(groups):
         ids = np.nonzero(groups == g)[0]
-        calm = mostly_neutral(ids, y, rng) if (y[ids] == NEUTRAL).any() and (y[ids] != NEUTRAL).any() else ids
+        calm = mostly_neutral(ids, y, rng)
         for i in ids:
             others = ids[ids != i]
             subs = [np.concatenate([[i], others if size == 0 else
@@ -205,8 +208,7 @@ def eval_rows(X: np.ndarray, y: np.ndarray, groups: np.ndarray, prior) -> dict[s
     mostly neutral subset holding the clip (``calm``: mostly calm speech with some emotional
     moments, like natural speech) or from the clip alone (``single``), with the ``n`` each used."""
     rng = np.random.default_rng(7)
-    calm = {g: mostly_neutral(ids, y, rng) if (y[ids] == NEUTRAL).any() and (y[ids] != NEUTRAL).any() else ids
-            for g in np.unique(groups) for ids in [np.nonzero(groups == g)[0]]}
+    calm = {g: mostly_neutral(np.nonzero(groups == g)[0], y, rng) for g in np.unique(groups)}
     out = {"run": ([], []), "same": ([], []), "calm": ([], []), "single": ([], [])}
     for i in range(len(X)):
         ids = np.nonzero(groups == groups[i])[0]
