@@ -16,7 +16,7 @@ from conftest import DATA
 
 
 def manifest(tmp_path):
-    fer, speech = DATA / "corpora" / "fer", DATA / "corpora" / "speech"
+    fer, speech = DATA / "corpora" / "fer", DATA / "voice"
     angry_face = next((fer / "angry").iterdir())
     happy_face = next((fer / "happy").iterdir())
     angry_voice = next(speech.glob("03-01-05-*"))
@@ -73,8 +73,7 @@ def test_eval_av_asr_transcribes_audio_without_text(tmp_path):
         transcriber()
     except (ModelUnavailable, ImportError) as exc:
         pytest.skip(str(exc))
-    speech = DATA / "corpora" / "speech"
-    clip = next(speech.glob("03-01-05-*"))  # RAVDESS: "Kids are talking by the door", angry
+    clip = next((DATA / "voice").glob("03-01-05-*"))  # RAVDESS: "Kids are talking by the door", angry
     p = tmp_path / "voice.csv"
     p.write_text("image_or_video,audio,text,face_label,voice_label,label\n"
                  f",{clip},,,angry,angry\n")

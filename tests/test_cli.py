@@ -156,14 +156,15 @@ def test_text_and_dialogue_inputs(tmp_path):
 # model moves these by far more than the tolerance
 @pytest.mark.parametrize("task,data,extra,n,metric,value", [
     ("face", "fer", ["--cropped"], 14, "accuracy", 9 / 14),
-    ("voice", "speech", [], 4, "uar", 1.0),
+    pytest.param("voice", "speech", [], 4, "uar", 1.0, marks=pytest.mark.corpus),  # RAVDESS + EmoDB clips
     ("text", "goemotions_sample.tsv", [], 30, "micro_f1", 0.554),
     ("dialogue", "meld_sample.csv", [], 30, "weighted_f1", 0.780),
     ("dialogue", "emorynlp_sample.csv", [], 20, "weighted_f1", 0.511),
     ("vad", "emobank_sample.csv", [], 20, "pearson_v", 0.652),
 ])
-def test_eval_reads_every_format(task, data, extra, n, metric, value):
-    res = run("eval", task, f"{CORPORA}/{data}", "--json", *extra)
+def test_eval_reads_every_format(task, data, extra, n, metric, value, request):
+    path = request.getfixturevalue("speech_corpus") if data == "speech" else f"{CORPORA}/{data}"
+    res = run("eval", task, str(path), "--json", *extra)
     assert "read " in res.stderr, res.stderr
     assert res.returncode == 0, res.stderr  # every model is installed here (models-nc too)
     out = json.loads(res.stdout)

@@ -21,20 +21,22 @@ def _eval(capsys, *args) -> tuple[int, dict, str]:
     return code, (json.loads(out.out) if code == 0 else {}), out.err
 
 
-def test_eval_voice_on_training_speakers_warns_and_counts(capsys):
-    code, res, err = _eval(capsys, "voice", str(DATA / "speech"))
+@pytest.mark.corpus
+def test_eval_voice_on_training_speakers_warns_and_counts(capsys, speech_corpus):
+    code, res, err = _eval(capsys, "voice", str(speech_corpus))
     assert code == 0
     assert res["n"] == 4 and res["train_overlap"] == 4 and res["tuning_overlap"] == 4
     assert res["overlap"]["models"] == {"voice-whisper-tiny": {"train_overlap": 4, "tuning_overlap": 4}}
     lines = [ln for ln in err.splitlines() if ln.startswith("warning:")]
     assert len(lines) == 1 and "4 in the training data" in lines[0] and "voice-whisper-tiny" in lines[0]
-    assert cli.main(["eval", "voice", str(DATA / "speech"), "--strict"]) == 4
+    assert cli.main(["eval", "voice", str(speech_corpus), "--strict"]) == 4
 
 
-def test_eval_voice_on_withheld_speakers_reports_no_overlap(tmp_path, capsys):
+@pytest.mark.corpus
+def test_eval_voice_on_withheld_speakers_reports_no_overlap(tmp_path, capsys, speech_corpus):
     # RAVDESS actor 22 and EmoDB speaker 15 are withheld from every recipe
-    shutil.copy(DATA / "speech" / "03-01-05-02-01-01-01.flac", tmp_path / "03-01-05-02-01-01-22.flac")
-    shutil.copy(DATA / "speech" / "03a01Wa.flac", tmp_path / "15a01Wa.flac")
+    shutil.copy(speech_corpus / "03-01-05-02-01-01-01.flac", tmp_path / "03-01-05-02-01-01-22.flac")
+    shutil.copy(speech_corpus / "03a01Wa.flac", tmp_path / "15a01Wa.flac")
     code, res, err = _eval(capsys, "voice", str(tmp_path), "--strict")
     assert code == 0
     assert res["n"] == 2 and res["train_overlap"] == 0 and res["tuning_overlap"] == 0

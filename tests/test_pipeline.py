@@ -88,7 +88,7 @@ def test_dialogue_context_is_previous_turns():
 
 
 def test_speech_manifest_reader(tmp_path):
-    src = DATA / "corpora" / "speech"
+    src = DATA / "voice"
     rows = ["path,label,speaker"] + [f"{p},{lab},{spk}" for p, lab, spk in
                                      [(next(src.glob('03-01-05*')), "angry", "1"), (next(src.glob('03a01W*')), "anger", "3")]]
     (tmp_path / "m.csv").write_text("\n".join(map(str, rows)) + "\n")
@@ -97,8 +97,9 @@ def test_speech_manifest_reader(tmp_path):
     assert es.load(es.items[0]).audio.size > 16000
 
 
-def test_sample_readers():
-    voice = corpora.read("voice", DATA / "corpora" / "speech")
+@pytest.mark.corpus
+def test_sample_readers(speech_corpus):
+    voice = corpora.read("voice", speech_corpus)
     assert {it.target for it in voice.items} == {"angry", "calm", "sad"} and len(voice.labels) == 9
     assert voice.fmt == "emodb+ravdess"
     face = corpora.read("face", DATA / "corpora" / "fer", cropped=True)

@@ -41,6 +41,6 @@ def examples(root: Path):
     from ..analyzers import SegmentInput
     from ..media import decode
 
-    clip = next((root / "tests" / "data" / "corpora" / "speech").glob("03-01-05-*.flac"))
+    clip = next((root / "tests" / "data" / "voice").glob("03-01-05-*.flac"))
     audio = np.concatenate(list(decode.iter_audio(clip)))
     return [SegmentInput(0.0, audio.size / 16000, audio=audio)], SegmentInput(0.0, 1.0, audio=np.zeros(16000, np.float32))
