@@ -71,6 +71,20 @@ def test_video_frame_gives_tracked_face_with_cues(face):
     assert cues["head_yaw"].t0 == 0.0 and cues["head_yaw"].t1 == pytest.approx(0.16)
 
 
+def test_lip_corner_cue_rises_in_a_laugh_with_the_mouth_open(face):
+    """AU12 is measured from the lip midline, which moves with the jaw: a laugh with the mouth wide
+    open reads higher than the same face with a hand at the mouth (measured from the nose, the
+    open jaw pulled the corners down and both frames read alike)."""
+    def cues(name):
+        frame = _rgb(DATA / name)
+        est = face.analyze(SegmentInput(0.0, 0.0, frames=[(0.0, frame)]))
+        return {c.name: c.value for c in est.cues}
+
+    afraid, laugh = cues("pexels_woman_frame200.jpg"), cues("pexels_woman_frame300.jpg")
+    assert laugh["AU25_26_mouth_open"] > afraid["AU25_26_mouth_open"] + 0.1
+    assert laugh["AU12_lip_corner_raise"] > afraid["AU12_lip_corner_raise"] + 0.2
+
+
 def test_alignment_puts_eyes_where_fer_has_them(face):
     from affectlens.face import geometry
 

@@ -12,9 +12,9 @@ IOD = "IOD"  # inter-ocular distances
 CUES = (  # subject, change threshold (cue unit), decimals, headline: see affectlens.reason.cues
     CueSpec("AU25_26_mouth_open", (IOD,), "lip gap (AU25/26 proxy)",
             "Mouth opening (AU25/26 proxy)", 0.05, 3, headline=True),
-    CueSpec("AU12_lip_corner_raise", (IOD,), "lip corners raised (AU12 proxy)",
-            "Lip-corner raise (AU12 proxy)", 0.03, 3),
-    # the same lip-corner height with the opposite sign: measured, never phrased twice
+    CueSpec("AU12_lip_corner_raise", (IOD,), "lip corners pulled up and out (AU12 proxy)",
+            "Lip-corner raise (AU12 proxy)", 0.05, 3),  # width moves ±0.04 in speech
+    # the corners' height alone, opposite sign: measured, never phrased (AU12 already speaks of it)
     CueSpec("AU15_lip_corner_depress", (IOD,), "lip corners lowered (AU15 proxy)"),
     CueSpec("AU1_2_brow_raise", (IOD,), "brows raised (AU1/2 proxy)", "Brow raise (AU1/2 proxy)", 0.03, 3),
     CueSpec("AU4_brow_lower", (IOD,), "brows lowered (AU4 proxy)", "Brow lowering (AU4 proxy)", 0.03, 3),
