@@ -58,11 +58,19 @@ def test_encode_dialogue_keeps_target_and_drops_oldest(tok):
 
 
 def test_occlusion_ranks_positive_drops():
-    words = ["I", "am", "so", "furious"]
-    assert occlusion_variants(words)[3] == "I am so"
-    got = top_words(words, 0.9, np.array([0.85, 0.95, 0.88, 0.3]), k=3)
-    assert [g.text for g in got] == ["furious", "I", "so"]  # "am" raised it: no cue
+    words = ["I", "am", "so", "furious", "today"]
+    assert occlusion_variants(words)[3] == "I am so today"
+    got = top_words(words, 0.9, np.array([0.5, 0.3, 0.88, 0.3, 0.95]), k=3)
+    # "today" raised it: no cue; "I" and "am" dropped it more than "so" but are function words
+    assert [g.text for g in got] == ["furious", "so"]
     assert got[0].drop == pytest.approx(0.6)
+
+
+def test_function_words_are_never_cited_but_negations_are():
+    from affectlens.text.occlusion import citable
+
+    assert not any(map(citable, ["our", "Is", "the", "I'm", "it’s", "of,", "...", "And"]))
+    assert all(map(citable, ["not", "never", "don't", "furious!", "assaulting", "lost", "So"]))
 
 
 def test_text_meta_is_complete():

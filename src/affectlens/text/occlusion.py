@@ -2,7 +2,10 @@
 
 For a text of ``n`` words we build ``n`` variants, each with one word removed, run them
 through the model in one batch, and measure how much the predicted label's probability
-drops. Words whose removal lowers it most are the evidence.
+drops. Words whose removal lowers it most are the evidence. Function words (pronouns,
+articles, auxiliaries, prepositions, conjunctions) are measured but never cited: removing "our"
+or "is" breaks the sentence, and the model's reaction to a broken sentence says nothing about
+which words carry the emotion. Negations ("not", "never", "don't") stay citable.
 """
 
 from __future__ import annotations
@@ -14,6 +17,30 @@ import numpy as np
 
 #: at most this many words are occluded (longer texts: the first ones only)
 MAX_WORDS = 48
+
+#: closed-class English words that are never cited as evidence (negations are not among them)
+FUNCTION_WORDS = frozenset("""
+a an the this that these those some any each every either neither such
+i me my mine myself you your yours yourself yourselves he him his himself she her hers herself
+it its itself we us our ours ourselves they them their theirs themselves one who whom whose
+which what whatever whoever
+am is are was were be been being do does did doing have has had having will would shall
+should can could may might must
+i'm i've i'll i'd you're you've you'll you'd he's he'd he'll she's she'd she'll it's it'll
+we're we've we'll we'd they're they've they'll they'd that's there's here's what's who's let's
+of in on at to for with by from about as into onto over under through off up down out upon
+within without between among across along around after before during since until till toward
+towards against per via
+and or but nor if than then because while although though whether yet also
+there here
+""".split())
+_PUNCT = "\"'.,!?;:()[]{}-‘’“”…*_"
+
+
+def citable(word: str) -> bool:
+    """Whether a word may be cited as evidence (not a function word, not bare punctuation)."""
+    w = word.strip(_PUNCT).lower().replace("’", "'")
+    return bool(w) and w not in FUNCTION_WORDS
 
 
 @dataclass
@@ -33,7 +60,7 @@ def occlusion_variants(words: Sequence[str], max_words: int = MAX_WORDS) -> list
 
 def top_words(words: Sequence[str], base_prob: float, occluded_probs: np.ndarray,
               k: int = 3) -> list[WordDrop]:
-    """The ``k`` words with the largest positive probability drop.
+    """The ``k`` :func:`citable` words with the largest positive probability drop.
 
     Parameters
     ----------
@@ -47,9 +74,11 @@ def top_words(words: Sequence[str], base_prob: float, occluded_probs: np.ndarray
     drops = base_prob - np.asarray(occluded_probs, dtype=np.float64)
     order = np.argsort(-drops)
     out = []
-    for i in order[:k]:
-        if drops[i] <= 0:
+    for i in order:
+        if drops[i] <= 0 or len(out) == k:
             break
+        if not citable(words[i]):
+            continue
         out.append(WordDrop(index=int(i), text=words[i], drop=float(drops[i])))
     return out
 
