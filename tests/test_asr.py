@@ -52,3 +52,18 @@ def test_packed_words_of_the_example_clip():
         assert all(t0 - 1e-6 <= w.t0 <= w.t1 <= t0 + a.size / 16000 + 1e-6 for w in ws)
     ref, hyp = _norm(PUBLISHED), _norm(" ".join(w.text for ws in words for w in ws))
     assert _edits(ref, hyp) <= 4, hyp  # measured 0; one segment per call read the clipped "speak" as "think"
+
+
+def test_suspicious_packed_clips_are_the_ones_whisper_got_wrong():
+    from affectlens.analyzers import Word
+    from affectlens.media.asr import suspicious
+
+    def words(text, t=0.0, step=0.3):
+        return [Word(w, t + k * step, t + (k + 1) * step) for k, w in enumerate(text.split())]
+
+    assert not suspicious(words("kids are talking by the door"), 1.9)
+    assert suspicious([], 1.5)  # a sentence dropped
+    assert suspicious(words("door"), 2.0)  # only the neighbour's last word: 0.5 words/s (< 0.8)
+    assert suspicious([Word("by", 0.0, 2.5)], 0.9)  # the alignment stretched a word over skipped speech
+    assert suspicious(words("dogs are sitting by the door dogs are sitting by the door"), 2.0)  # a loop
+    assert not suspicious(words("no"), 0.8)  # a short clip may hold one word

@@ -5,7 +5,8 @@ Whisper's encoder always reads a 30 s window, so one ≤ 8 s speech segment per 
 most of it. ``transcribe_many`` packs consecutive speech segments back to back (short
 silences between them) into windows of up to ``WINDOW_S``, decodes the windows in batches
 (greedy, int8, no timestamp tokens; word times come from the cross-attention alignment) and
-hands each word back to the segment its midpoint falls in.
+hands each word back to the segment its midpoint falls in. Clips whose words look wrong are
+decoded again alone (:func:`transcribe_many`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ TIMESTAMP_TOKENS = False
 MAX_PER_WINDOW = 64
 #: a word lasting longer than this marks a window whose decoding skipped speech
 MAX_WORD_S = 2.0
-#: extra passes for clips a packed window skipped
-RETRIES = 2
+#: words per second of clip outside which a packed clip is decoded again alone
+WORDS_PER_S = (0.8, 5.0)
 _LOCK = threading.Lock()
 _DECODE_LOCK = threading.Lock()  # the batched pipeline keeps per-call state
 
@@ -87,11 +88,11 @@ def pack(lengths: list[int], window: int, gap: int, most: int | None = None) -> 
 def transcribe_many(clips: list[tuple[np.ndarray, float]]) -> list[list[Word]]:
     """Words of several 16 kHz mono clips, each with absolute times (its offset + in-clip time).
 
-    Whisper sometimes ends a packed window early (at a pause or a new speaker), or skips part of
-    it and the alignment spreads later words over the skipped clip (a word stretched over
-    ``MAX_WORD_S``). Clips left without words, and every clip of a window with a stretched word,
-    are packed again from the window start and decoded once more, up to ``RETRIES`` times.
-    Each ``Word`` carries the recogniser's probability as ``confidence``.
+    Whisper sometimes drops a sentence of a packed window (often one like the one before it),
+    loops on a phrase, or the alignment spreads words over a skipped clip. A packed clip whose
+    words look wrong (:func:`suspicious`), and its neighbours in the window, are decoded again
+    each alone, and that result stands. Each ``Word`` carries the recogniser's probability as
+    ``confidence``.
     """
     out: list[list[Word]] = [[] for _ in clips]
     window = int(WINDOW_S * SAMPLE_RATE)
@@ -99,24 +100,35 @@ def transcribe_many(clips: list[tuple[np.ndarray, float]]) -> list[list[Word]]:
     for i in [i for i in todo if clips[i][0].size > window]:  # longer than a window: whisper's own slide
         out[i] = _transcribe_long(*clips[i])
     todo = [i for i in todo if clips[i][0].size <= window]
-    for _ in range(1 + RETRIES):
-        if not todo:
-            break
-        groups = [[todo[k] for k in g] for g in pack([clips[i][0].size for i in todo], window,
-                                                     int(GAP_S * SAMPLE_RATE))]
-        _decode(clips, groups, out)
-        todo = sorted(i for g in groups if len(g) > 1 for i in _redo(g, out))
-        for i in todo:
-            out[i] = []
+    if not todo:
+        return out
+    groups = [[todo[k] for k in g] for g in pack([clips[i][0].size for i in todo], window,
+                                                 int(GAP_S * SAMPLE_RATE))]
+    _decode(clips, groups, out)
+    again = sorted({g[j] for g in groups if len(g) > 1 for k, i in enumerate(g)
+                    if suspicious(out[i], clips[i][0].size / SAMPLE_RATE)
+                    for j in (k - 1, k, k + 1) if 0 <= j < len(g)})
+    for i in again:
+        out[i] = []
+    if again:
+        _decode(clips, [[i] for i in again], out)
     return out
 
 
-def _redo(group: list[int], out: list[list[Word]]) -> list[int]:
-    """Clips of a packed window to decode again: all of them when a word is stretched over
-    ``MAX_WORD_S``, else those after the first that got no word."""
-    if any(w.t1 - w.t0 > MAX_WORD_S for i in group for w in out[i]):
-        return group
-    return [i for i in group[1:] if not out[i]]
+def suspicious(words: list[Word], seconds: float) -> bool:
+    """Whether a packed clip's words look wrong: none, a word stretched over ``MAX_WORD_S``, far
+    too few or too many words for the clip's length (``WORDS_PER_S``), or a phrase of four words
+    said twice (whisper loops on repeated phrases)."""
+    if not words:
+        return True
+    if any(w.t1 - w.t0 > MAX_WORD_S for w in words):
+        return True
+    lo, hi = WORDS_PER_S
+    if seconds >= 1.0 and not lo <= len(words) / seconds <= hi:
+        return True
+    text = [w.text.strip(".,!?;:\"'").lower() for w in words]
+    grams = [tuple(text[k:k + 4]) for k in range(len(text) - 3)]
+    return len(set(grams)) < len(grams)
 
 
 def _decode(clips: list[tuple[np.ndarray, float]], groups: list[list[int]], out: list[list[Word]]) -> None:
