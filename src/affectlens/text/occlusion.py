@@ -18,7 +18,8 @@ import numpy as np
 #: at most this many words are occluded (longer texts: the first ones only)
 MAX_WORDS = 48
 
-#: closed-class English words that are never cited as evidence (negations are not among them)
+#: closed-class English words that are never cited as evidence (not negations, nor particles such
+#: as "down" or "up" that carry a phrasal verb's meaning: "let down", "fed up")
 FUNCTION_WORDS = frozenset("""
 a an the this that these those some any each every either neither such
 i me my mine myself you your yours yourself yourselves he him his himself she her hers herself
@@ -28,7 +29,7 @@ am is are was were be been being do does did doing have has had having will woul
 should can could may might must
 i'm i've i'll i'd you're you've you'll you'd he's he'd he'll she's she'd she'll it's it'll
 we're we've we'll we'd they're they've they'll they'd that's there's here's what's who's let's
-of in on at to for with by from about as into onto over under through off up down out upon
+of in on at to for with by from about as into onto over under through upon
 within without between among across along around after before during since until till toward
 towards against per via
 and or but nor if than then because while although though whether yet also
