@@ -263,7 +263,7 @@ def train(args: argparse.Namespace) -> None:
     import torch
     import torch.nn.functional as F
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
     root = data_root(args.data)
@@ -648,6 +648,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue from run-dir/last.pt")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for training")
     ap.add_argument("--export-only", action="store_true", help="only export run-dir/best.pt")
     ap.add_argument("--va-only", action="store_true",
                     help="only refit the valence/arousal reference of the model in --out on val "
