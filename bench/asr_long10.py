@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 
 from affectlens.config import data_root
+from affectlens.evaluate.metrics import asr_words as words_of, word_errors as edits
 from affectlens.media import decode, segment
 from affectlens.voice.vad import speech_spans
 
@@ -32,19 +32,6 @@ CLIPS = {"grid_bbaf2n.mpg": "bin blue at f two now", "grid_lwbsza.mpg": "lay whi
          "obama_oilspill_2010.mp4": OBAMA, "pexels_woman_expressions.mp4": ""}
 SECONDS = 603.0
 SPEECH_PER_CALL_S = 240.0
-
-
-def words_of(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def edits(ref: list[str], hyp: list[str]) -> int:
-    d = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        prev, d[0] = d[0], i
-        for j in range(1, len(hyp) + 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (ref[i - 1] != hyp[j - 1]))
-    return d[len(hyp)]
 
 
 def asr_module(which: str):

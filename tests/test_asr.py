@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
+from affectlens.evaluate.metrics import asr_words as _norm, word_errors as _edits
 from media_factory import EXAMPLE
 
 # President Obama, Oval Office address of 15 June 2010, the part the example clip holds
@@ -14,19 +13,6 @@ from media_factory import EXAMPLE
 PUBLISHED = ("speak with you about the battle we're waging against an oil spill that is assaulting our shores "
              "and our citizens on april 20th an explosion ripped through bp deepwater horizon drilling rig "
              "about 40 miles off the coast of louisiana 11 workers lost their lives 17 others")
-
-
-def _norm(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def _edits(ref: list[str], hyp: list[str]) -> int:
-    d = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        prev, d[0] = d[0], i
-        for j in range(1, len(hyp) + 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (ref[i - 1] != hyp[j - 1]))
-    return d[len(hyp)]
 
 
 def test_pack_fills_windows_in_order():

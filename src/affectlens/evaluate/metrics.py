@@ -158,3 +158,20 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
         ranks[order[i:j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def asr_words(text: str) -> list[str]:
+    """Lower-case words of a transcript (letters, digits, apostrophes) for word error counts."""
+    import re
+
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def word_errors(ref: list[str], hyp: list[str]) -> int:
+    """Substitutions + deletions + insertions turning ``ref`` into ``hyp`` (Levenshtein on words)."""
+    d = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(hyp) + 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (ref[i - 1] != hyp[j - 1]))
+    return d[len(hyp)]
