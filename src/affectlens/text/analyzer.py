@@ -10,7 +10,6 @@ and ``affectlens bench``.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -22,9 +21,7 @@ from ..schema import LABELS, Cue, Estimate, fine_canonical
 from ..state import RunState
 from .context_gate import gated_scores
 from .encoding import encode_dialogue, encode_texts, load_tokenizer, pad_batch
-from .occlusion import occlude
-
-_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+from .occlusion import EDGE_PUNCT, occlude
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -126,7 +123,7 @@ class _MiniLMAnalyzer(Analyzer):
         cues = []
         for wd in occlude(words, label_prob, base, k=self.n_cues):
             _, t0, t1 = toks[wd.index]
-            text = _EDGE_PUNCT.sub("", wd.text) or wd.text
+            text = EDGE_PUNCT.sub("", wd.text) or wd.text
             cues.append(Cue(modality="text", name="word", value=round(wd.drop, 6), unit="prob",
                             t0=float(t0), t1=float(t1), text=text))
         return cues

@@ -3,13 +3,14 @@
 For a text of ``n`` words we build ``n`` variants, each with one word removed, run them
 through the model in one batch, and measure how much the predicted label's probability
 drops. Words whose removal lowers it most are the evidence. Function words (pronouns,
-articles, auxiliaries, prepositions, conjunctions) are measured but never cited: removing "our"
+articles, auxiliaries, prepositions, conjunctions) are neither occluded nor cited: removing "our"
 or "is" breaks the sentence, and the model's reaction to a broken sentence says nothing about
 which words carry the emotion. Negations ("not", "never", "don't") stay citable.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -35,12 +36,13 @@ towards against per via
 and or but nor if than then because while although though whether yet also
 there here
 """.split())
-_PUNCT = "\"'.,!?;:()[]{}-‘’“”…*_"
+#: punctuation at the edges of a word (``"furious!"`` -> ``furious``)
+EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
 
 
 def citable(word: str) -> bool:
     """Whether a word may be cited as evidence (not a function word, not bare punctuation)."""
-    w = word.strip(_PUNCT).lower().replace("’", "'")
+    w = EDGE_PUNCT.sub("", word).lower().replace("’", "'")
     return bool(w) and w not in FUNCTION_WORDS
 
 
@@ -87,8 +89,12 @@ def top_words(words: Sequence[str], base_prob: float, occluded_probs: np.ndarray
 def occlude(words: Sequence[str], label_prob: Callable[[list[str]], np.ndarray],
             base_prob: float, k: int = 3) -> list[WordDrop]:
     """Run occlusion for one text; ``label_prob(texts)`` returns the predicted label's
-    probability for each text (one batched forward pass)."""
-    if not words:
-        return []
+    probability for each text (one batched forward pass). Only :func:`citable` words among the
+    first ``MAX_WORDS`` are left out; the others keep the full text's probability (no drop)."""
     variants = occlusion_variants(words)
-    return top_words(words, base_prob, label_prob(variants), k)
+    live = [i for i in range(len(variants)) if citable(words[i])]
+    if not live:
+        return []
+    probs = np.full(len(variants), base_prob, dtype=np.float64)
+    probs[live] = label_prob([variants[i] for i in live])
+    return top_words(words, base_prob, probs, k)
