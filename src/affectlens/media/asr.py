@@ -105,13 +105,15 @@ def transcribe_many(clips: list[tuple[np.ndarray, float]]) -> list[list[Word]]:
     groups = [[todo[k] for k in g] for g in pack([clips[i][0].size for i in todo], window,
                                                  int(GAP_S * SAMPLE_RATE))]
     _decode(clips, groups, out)
-    again = sorted({g[j] for g in groups if len(g) > 1 for k, i in enumerate(g)
-                    if suspicious(out[i], clips[i][0].size / SAMPLE_RATE)
-                    for j in (k - 1, k, k + 1) if 0 <= j < len(g)})
+    again: set[int] = set()
+    for g in groups:
+        for k, i in enumerate(g):
+            if len(g) > 1 and suspicious(out[i], clips[i][0].size / SAMPLE_RATE):
+                again.update(g[max(0, k - 1):k + 2])  # with its neighbours in the window
     for i in again:
         out[i] = []
     if again:
-        _decode(clips, [[i] for i in again], out)
+        _decode(clips, [[i] for i in sorted(again)], out)
     return out
 
 
