@@ -150,8 +150,6 @@ def voice_cv_block() -> str:
                 "| reading | RAVDESS (7) | EmoDB (7) | nEMO (6) |", "|---|---|---|---|"]
         for reading in ("run-clean", "calm-clean", "same-clean", "single-clean",
                         "run-degraded", "calm-degraded", "same-degraded", "single-degraded"):
-            if reading not in m[proto]:
-                continue
             b = m[proto][reading]
             out.append(f"| {reading} | " + " | ".join(f"{_f(b[c]['uar'])} / {_f(b[c]['ece'])}"
                                                      for c in ("ravdess", "emodb", "nemo")) + " |")
@@ -159,7 +157,7 @@ def voice_cv_block() -> str:
     lo = m["loco"]
     out.append("Neutral recall, leave-one-corpus-out, clean (RAVDESS / EmoDB / nEMO): " + "; ".join(
         f"{r} {' / '.join(_f(lo[r + '-clean'][c]['recall']['neutral']) for c in ('ravdess', 'emodb', 'nemo'))}"
-        for r in ("run", "calm", "same", "single") if r + "-clean" in lo) + ".")
+        for r in ("run", "calm", "same", "single")) + ".")
     out.append("")
     cv = m["speaker_cv"]["run-clean"]
     for key, name in (("ravdess", "RAVDESS"), ("emodb", "EmoDB"), ("nemo", "nEMO")):
