@@ -8,15 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import affectlens
+
 from affectlens.analyzers import SegmentInput, Word, model_dir
 from affectlens.registry import get_analyzer
 from affectlens.state import RunState
 from affectlens.schema import GOEMOTIONS_LABELS, LABELS
 from affectlens.text.encoding import encode_dialogue, load_tokenizer, normalize_text
+from affectlens.text.language import foreign_language
 from affectlens.text.occlusion import occlusion_variants, top_words
 
 MODELS = model_dir("text-minilm").parent
 TEXT_DATA = Path(__file__).parent / "data" / "text"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 def _words(sentence: str, t0: float = 0.0, step: float = 0.3, speaker: str | None = None) -> list[Word]:
@@ -125,6 +129,31 @@ def test_text_analyzer_batch_valid_and_empty_is_none(text_model):
     with_cues = text_model.analyze_batch(batch[:2], RunState(evidence=True))
     assert all(e.cues for e in with_cues)
     assert text_model.analyze(SegmentInput(0, 1)) is None
+
+
+FOREIGN = {"de": "Das ist wirklich schrecklich, ich bin so wütend auf dich.",
+           "fr": "Je suis tellement heureux aujourd'hui, merci pour tout.",
+           "pl": "Jestem bardzo zły na ciebie, nie mogę w to uwierzyć.",
+           "es": "Estoy muy enojado contigo, no puedo creerlo."}
+
+
+def test_foreign_words_are_named_and_english_samples_are_not():
+    assert {foreign_language(t) for t in FOREIGN.values()} == set(FOREIGN)
+    english = [line.split(":", 1)[1] for line in (EXAMPLES / "dialogue.txt").read_text().splitlines() if line]
+    exchanges = json.loads((TEXT_DATA / "everyday_exchanges.json").read_text())["exchanges"]
+    english += [turn.split(":", 1)[1] for ex in exchanges for turn in ex["turns"]]
+    assert len(english) > 100 and [t for t in english if foreign_language(t)] == []
+    assert foreign_language("Ja, genau.") is None  # too short to tell: read as usual
+
+
+def test_text_in_another_language_is_not_read():
+    a = affectlens.analyze(affectlens.Text(FOREIGN["de"]), modalities=("text",))
+    assert a.segments and all("text" not in s.estimates and s.fused is None for s in a.segments)
+    assert a.modalities["text"] == "words are not English (de in 1 segment); the text models read English only"
+    turns = ["A: I finally got the job!", f"B: {FOREIGN['de']}", "A: Thanks, I am so happy."]
+    a = affectlens.analyze(affectlens.Text("\n".join(turns)), modalities=("text",))
+    assert ["text" in s.estimates for s in a.segments] == [True, False, True]
+    assert a.modalities["text"] == "present" and a.segments[2].estimates["text"].top == "happy"
 
 
 def test_dialogue_analyzer_uses_context(dialogue_model):

@@ -314,7 +314,8 @@ def _run(info: MediaInfo, plan: list[segment.Span], make_inputs: Callable[[set[s
             segments += done
             run.emit("segments", done, completed=span[-1].t1, total=total)
     for key in analyzers:
-        status[key] = "present" if any(key in s.estimates for s in segments) else SPECS[key].none_found
+        found = any(key in s.estimates for s in segments)
+        status[key] = "present" if found else run.state.absent.get(key, SPECS[key].none_found)
     return Analysis(affectlens_version=__version__, media=info,
                     models=[an.info() for an in analyzers.values()],
                     modalities={m: status[m] for m in MODALITIES}, segments=segments,

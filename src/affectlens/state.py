@@ -31,6 +31,9 @@ class RunState:
         self.evidence = evidence
         #: per-frame face records (``schema.FaceFrame``), collected only when asked for
         self.frames: list | None = [] if per_frame else None
+        #: modality -> why it gave no estimate in this run, when an analyzer knows better than
+        #: the modality's generic wording (e.g. words skipped as not English)
+        self.absent: dict[str, str] = {}
         self._parts: dict[str, Any] = {}
 
     def part(self, key: str, make: Callable[[], Any]) -> Any:

@@ -163,7 +163,7 @@ class LiveSession:
                          sample_rate=self.opts.sample_rate)
         for key in self._analyzers:
             found = any(key in s.estimates for s in self.segments)
-            self.status[key] = "present" if found else SPECS[key].none_found
+            self.status[key] = "present" if found else self._state.absent.get(key, SPECS[key].none_found)
             if SPECS[key].needs == "video" and not self._saw_video:
                 self.status[key] = SPECS[key].no_input
         analysis = Analysis(affectlens_version=__version__, media=info,

@@ -19,6 +19,7 @@ from ..analyzers import (UNCERTAIN_BELOW, Analyzer, ModelUnavailable, SegmentInp
                          softmax)
 from ..schema import LABELS, Cue, Estimate, fine_canonical
 from ..state import RunState
+from . import language
 from .context_gate import gated_scores
 from .encoding import encode_dialogue, encode_texts, load_tokenizer, pad_batch
 from .occlusion import EDGE_PUNCT, occlude
@@ -72,6 +73,8 @@ class _MiniLMAnalyzer(Analyzer):
         try:
             import onnxruntime  # noqa: F401
             import tokenizers  # noqa: F401
+
+            language.load()
         except ImportError as exc:
             raise ModelUnavailable(f"no model for text: {exc.name} is not installed "
                                    "(pip install affectlens[text])") from exc
@@ -105,11 +108,14 @@ class _MiniLMAnalyzer(Analyzer):
 
     def _start(self, batch: Iterable[SegmentInput], state: RunState | None):
         """Load the model; the batch as a list, the evidence flag in force, the indices of
-        segments that have words and a result list of ``None``."""
+        segments that have English words (others are counted in ``state``,
+        :mod:`affectlens.text.language`) and a result list of ``None``."""
         self.load()
         batch = list(batch)
         evidence = True if state is None else state.evidence
         live = [i for i, x in enumerate(batch) if x.text]
+        foreign = language.skip_foreign({i: batch[i].text for i in live}, state)
+        live = [i for i in live if i not in foreign]
         results: list[Estimate | None] = [None] * len(batch)
         return batch, evidence, live, results
 

@@ -86,7 +86,7 @@ def voice_estimates(runs: Path, root: Path, limit: int | None) -> tuple[list[Pat
         label, actor = item.target, item.speaker.removeprefix("ravdess-")
         va = valence_arousal(probs)
         ests.append(build_estimate("voice", "voice-oof", probs, vad=(float(va[0]), float(va[1]), None)))
-        out_paths.append(p if p.is_absolute() else root / p)
+        out_paths.append(p if p.is_absolute() else (root / p).resolve())  # relative to the corpus root
         ys.append(LABELS.index(to_canonical(label, "speech")))
         actors.append(int(actor))
         if limit and len(ests) >= limit:

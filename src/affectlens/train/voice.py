@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     Lc, nc, dc = cv["run"]
     P = softmax(Lc / temperature(theta, nc, dc)[:, None])
     Path(args.cache).mkdir(parents=True, exist_ok=True)
-    np.savez(Path(args.cache) / "oof.npz", paths=np.array([str(i.source) for i in items]),
+    np.savez(Path(args.cache) / "oof.npz", paths=np.array([str(Path(i.source).relative_to(root)) for i in items]),
              probs=P[~degraded], labels=np.array(LABELS))
 
     head = Head(X, y, groups, C)
