@@ -53,3 +53,27 @@ def test_suspicious_packed_clips_are_the_ones_whisper_got_wrong():
     assert suspicious([Word("by", 0.0, 2.5)], 0.9)  # the alignment stretched a word over skipped speech
     assert suspicious(words("dogs are sitting by the door dogs are sitting by the door"), 2.0)  # a loop
     assert not suspicious(words("no"), 0.8)  # a short clip may hold one word
+
+
+def test_words_the_recogniser_is_unsure_of_are_not_read():
+    """German speech comes out of the English ASR as English words it is unsure of: the text
+    models do not read them, and the status says why; an English clip is read as before."""
+    pytest.importorskip("faster_whisper", reason="ASR needs the [text] extra")
+    from pathlib import Path
+
+    import affectlens
+    from affectlens.analyzers import Word
+    from affectlens.text import language
+
+    voice = Path(__file__).parent / "data" / "voice"
+    german = affectlens.analyze(voice / "03a01Wa.flac", modalities=("voice", "text"))
+    assert german.segments and all("text" not in s.estimates and "voice" in s.estimates
+                                   for s in german.segments if s.kind == "speech")
+    assert any(s.text for s in german.segments)  # the words are still shown
+    assert german.modalities["text"].startswith("speech recognition unsure in 1 segment")
+    english = affectlens.analyze(voice / "03-01-03-02-01-02-15.flac", modalities=("voice", "text"))
+    assert english.modalities["text"] == "present"
+    sure = [Word(w, 0, 1, confidence=0.9) for w in "Kids are talking".split()]
+    unsure = [Word(w, 0, 1, confidence=0.3) for w in "Kids are talking".split()]
+    assert language.unreadable(sure) is None and language.unreadable(unsure) == language.ASR_UNSURE
+    assert language.unreadable(unsure[:1]) is None  # one word is too little to judge

@@ -108,14 +108,14 @@ class _MiniLMAnalyzer(Analyzer):
 
     def _start(self, batch: Iterable[SegmentInput], state: RunState | None):
         """Load the model; the batch as a list, the evidence flag in force, the indices of
-        segments that have English words (others are counted in ``state``,
-        :mod:`affectlens.text.language`) and a result list of ``None``."""
+        segments that have readable words (English, recognised with confidence; the others are
+        counted in ``state``, :mod:`affectlens.text.language`) and a result list of ``None``."""
         self.load()
         batch = list(batch)
         evidence = True if state is None else state.evidence
         live = [i for i, x in enumerate(batch) if x.text]
-        foreign = language.skip_foreign({i: batch[i].text for i in live}, state)
-        live = [i for i in live if i not in foreign]
+        skip = language.skip_unreadable({i: batch[i].words for i in live}, state)
+        live = [i for i in live if i not in skip]
         results: list[Estimate | None] = [None] * len(batch)
         return batch, evidence, live, results
 
