@@ -41,7 +41,7 @@ def test_packed_words_of_the_example_clip():
 
 
 def test_suspicious_packed_clips_are_the_ones_whisper_got_wrong():
-    from affectlens.analyzers import Word
+    from affectlens.analyzers import SegmentInput, Word
     from affectlens.media.asr import suspicious
 
     def words(text, t=0.0, step=0.3):
@@ -62,7 +62,7 @@ def test_words_the_recogniser_is_unsure_of_are_not_read():
     from pathlib import Path
 
     import affectlens
-    from affectlens.analyzers import Word
+    from affectlens.analyzers import SegmentInput, Word
     from affectlens.text import language
 
     voice = Path(__file__).parent / "data" / "voice"
@@ -73,7 +73,8 @@ def test_words_the_recogniser_is_unsure_of_are_not_read():
     assert german.modalities["text"].startswith("speech recognition unsure in 1 segment")
     english = affectlens.analyze(voice / "03-01-03-02-01-02-15.flac", modalities=("voice", "text"))
     assert english.modalities["text"] == "present"
-    sure = [Word(w, 0, 1, confidence=0.9) for w in "Kids are talking".split()]
-    unsure = [Word(w, 0, 1, confidence=0.3) for w in "Kids are talking".split()]
+    sure = SegmentInput(0, 1, words=[Word(w, 0, 1, confidence=0.9) for w in "Kids are talking".split()])
+    unsure = SegmentInput(0, 1, words=[Word(w, 0, 1, confidence=0.3) for w in "Kids are talking".split()])
     assert language.unreadable(sure) is None and language.unreadable(unsure) == language.ASR_UNSURE
-    assert language.unreadable(unsure[:1]) is None  # one word is too little to judge
+    one = SegmentInput(0, 1, words=unsure.words[:1])
+    assert language.unreadable(one) is None  # one word is too little to judge

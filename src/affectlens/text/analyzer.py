@@ -114,7 +114,7 @@ class _MiniLMAnalyzer(Analyzer):
         batch = list(batch)
         evidence = True if state is None else state.evidence
         live = [i for i, x in enumerate(batch) if x.text]
-        skip = language.skip_unreadable({i: batch[i].words for i in live}, state)
+        skip = language.skip_unreadable({i: batch[i] for i in live}, state)
         live = [i for i in live if i not in skip]
         results: list[Estimate | None] = [None] * len(batch)
         return batch, evidence, live, results

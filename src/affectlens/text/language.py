@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from collections import Counter
 from functools import cache
-from typing import Sequence
 
-from ..analyzers import Word
+from ..analyzers import SegmentInput
 from ..state import RunState
 
 #: fewer words than this are always read as English
@@ -59,13 +58,13 @@ def foreign_language(text: str) -> str | None:
     return lang if lang != "en" and prob >= MIN_PROB else None
 
 
-def unreadable(words: Sequence[Word]) -> str | None:
-    """Why the text models should not read ``words``: ``ASR_UNSURE`` when the recogniser was
-    unsure of them, the code of another language they are written in, else ``None``."""
-    probs = [w.confidence for w in words if w.confidence is not None]
+def unreadable(segment: SegmentInput) -> str | None:
+    """Why the text models should not read a segment's words: ``ASR_UNSURE`` when the
+    recogniser was unsure of them, the code of another language they are written in, else ``None``."""
+    probs = [w.confidence for w in segment.words if w.confidence is not None]
     if len(probs) >= MIN_ASR_WORDS and sum(probs) / len(probs) < MIN_ASR_PROB:
         return ASR_UNSURE
-    return foreign_language(" ".join(w.text for w in words).strip())
+    return foreign_language(segment.text)
 
 
 def _reason(skipped: Counter) -> str:
@@ -77,11 +76,11 @@ def _reason(skipped: Counter) -> str:
     return "; ".join(parts) + "; the text models read English only"
 
 
-def skip_unreadable(words: dict[int, Sequence[Word]], state: RunState | None) -> set[int]:
-    """Keys of ``words`` the text models should not read (:func:`unreadable`). ``state``
+def skip_unreadable(segments: dict[int, SegmentInput], state: RunState | None) -> set[int]:
+    """Keys of ``segments`` the text models should not read (:func:`unreadable`). ``state``
     counts them and holds the text modality's absence reason (``RunState.absent``), used when
     no segment was read."""
-    why = {i: r for i, w in words.items() if (r := unreadable(w))}
+    why = {i: r for i, x in segments.items() if (r := unreadable(x))}
     if why and state is not None:
         skipped = state.part(STATE_KEY, Counter)
         skipped.update(why.values())
