@@ -27,6 +27,41 @@ DATA = HERE / "data"
 EXAMPLES = HERE.parent / "examples"
 
 
+#: hand-written sentences (not from any corpus): text, MELD emotion, GoEmotions label id, EmoBank V/A/D
+SENTENCES = (
+    ("I can't believe how wonderful today was.", "joy", 17, (4.4, 3.6, 3.4)),
+    ("The meeting was moved to Thursday.", "neutral", 27, (3.0, 2.8, 3.0)),
+    ("She cried all night after the funeral.", "sadness", 25, (1.6, 3.4, 2.4)),
+    ("Get out of my house right now!", "anger", 2, (1.8, 4.2, 3.8)),
+    ("The report lists twelve new members.", "neutral", 27, (3.0, 2.6, 3.0)),
+    ("We finally won the championship!", "joy", 17, (4.6, 4.4, 3.8)),
+    ("I'm terrified of what the test will show.", "fear", 14, (1.8, 4.0, 2.2)),
+    ("That smell is absolutely revolting.", "disgust", 11, (1.8, 3.4, 3.0)),
+    ("Thanks so much for your help.", "joy", 15, (4.0, 3.0, 3.2)),
+    ("Nothing happened on the train.", "neutral", 27, (3.0, 2.4, 3.0)),
+    ("What? That's amazing!", "surprise", 26, (4.0, 4.2, 3.2)),
+    ("I miss her so much.", "sadness", 25, (1.8, 2.8, 2.4)),
+)
+
+
+def text_corpora(folder: Path) -> dict[str, Path]:
+    """``SENTENCES`` written in the GoEmotions, EmoBank and MELD file formats under ``folder``
+    (the text eval readers' bad-row cases need no corpus)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ge = folder / "goemotions_dev.tsv"
+    ge.write_text("".join(f"{t}\t{gid}\tc{i}\n" for i, (t, _, gid, _) in enumerate(SENTENCES)))
+    eb = folder / "emobank.csv"
+    eb.write_text("id,split,V,A,D,text\n" + "".join(
+        f"s{split}{i},{split},{v},{a},{d},\"{t}\"\n" for split in ("train", "dev")
+        for i, (t, _, _, (v, a, d)) in enumerate(SENTENCES)))
+    meld = folder / "meld_dev.csv"
+    meld.write_text("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,"
+                    "StartTime,EndTime\n" + "".join(
+                        f'{i + 1},"{t}",{("Ann", "Ben")[i % 2]},{emo},neutral,{i // 4},{i % 4},1,1,'
+                        f'"00:00:01,000","00:00:02,000"\n' for i, (t, emo, _, _) in enumerate(SENTENCES)))
+    return {"goemotions": ge, "emobank": eb, "meld": meld}
+
+
 @dataclass
 class Case:
     """One CLI call. ``expect``: ``ok`` (exit 0), ``error`` (exit 1), ``usage`` (exit 2),
@@ -160,6 +195,7 @@ def build(root: Path, seed: int = 16) -> list[Case]:
         return p
 
     # base files
+    texts = text_corpora(root / "text")
     speech = speech_samples()
     wav = wav_bytes(speech)
     base = {
@@ -169,7 +205,7 @@ def build(root: Path, seed: int = 16) -> list[Case]:
         "png": _png_of(DATA / "face" / "fer_val_sad.jpg"),
         "txt": (EXAMPLES / "dialogue.txt").read_bytes(),
         "srt": _srt().encode(),
-        "csv": (DATA / "text" / "meld" / "dev_sent_emo.csv").read_bytes(),
+        "csv": texts["meld"].read_bytes(),
     }
     clip = short_clip(root / "clip.mp4")
     base["mp4"] = clip.read_bytes()
@@ -341,7 +377,7 @@ def build(root: Path, seed: int = 16) -> list[Case]:
     cases.append(Case("no inputs", ["analyze"], expect="usage"))
     cases.append(Case("unknown command", ["frobnicate"], expect="usage"))
     for opt in (["--limit", "0"], ["--limit", "-3"], ["--batch", "0"]):
-        cases.append(Case(f"eval {' '.join(opt)}", ["eval", "text", str(DATA / "text" / "goemotions" / "dev.tsv"), *opt],
+        cases.append(Case(f"eval {' '.join(opt)}", ["eval", "text", str(texts["goemotions"]), *opt],
                           expect="usage"))
     bad_tr = write("subs/transcript_bad.srt", b"not a subtitle\n")
     o = out_path()
@@ -418,9 +454,10 @@ def _bad_corpora(root: Path, rng: random.Random, jpg: bytes) -> list[Case]:
     case("speech manifest non-UTF-8", "voice", sp / "latin1.csv")
     (sp / "nocols.csv").write_text("file,emotion\na.flac,happy\n")
     case("speech manifest no path column", "voice", sp / "nocols.csv", expect="error", bad=[sp / "nocols.csv"])
+    texts = text_corpora(c / "text")
     # GoEmotions: -1 id, id out of range, non-integer, missing column, non-UTF-8
     ge = c / "goemotions.tsv"
-    lines = (DATA / "text" / "goemotions" / "dev.tsv").read_bytes().splitlines()
+    lines = texts["goemotions"].read_bytes().splitlines()
     lines += [b"bad id\t-1\tx1", b"too big\t99\tx2", b"words\tabc\tx3", b"no label column", b"caf\xe9 latin\t1\tx4"]
     ge.write_bytes(b"\n".join(lines) + b"\n")
     case("goemotions bad rows", "text", ge)
@@ -429,7 +466,7 @@ def _bad_corpora(root: Path, rng: random.Random, jpg: bytes) -> list[Case]:
     case("goemotions mostly bad", "text", ge_bad, expect="error", bad=[ge_bad])
     # EmoBank: non-numeric values
     eb = c / "emobank.csv"
-    eb_lines = (DATA / "text" / "emobank" / "emobank.csv").read_text().splitlines()
+    eb_lines = texts["emobank"].read_text().splitlines()
     head = eb_lines[0].split(",")
     bad_row = ["x"] * len(head)
     bad_row[head.index("text")] = "an odd row"
@@ -437,7 +474,7 @@ def _bad_corpora(root: Path, rng: random.Random, jpg: bytes) -> list[Case]:
     case("emobank non-numeric", "vad", eb)
     # dialogue: unknown label, extra fields
     dl = c / "meld.csv"
-    ml = (DATA / "text" / "meld" / "dev_sent_emo.csv").read_text().splitlines()
+    ml = texts["meld"].read_text().splitlines()
     dl.write_text("\n".join(ml + [ml[1].replace("neutral", "bananas").replace("joy", "bananas")]) + "\n")
     case("meld unknown label", "dialogue", dl)
     # eval av: a missing image, junk audio and an unknown label beside four good rows

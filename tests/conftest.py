@@ -41,6 +41,39 @@ def speech_corpus(tmp_path_factory) -> Path:
     return folder
 
 
+#: text corpus files and how many of their first rows make the small text corpus (EmoBank: per split)
+TEXT_SAMPLES = {"goemotions/train.tsv": 48, "goemotions/dev.tsv": 24, "emobank/emobank.csv": 20,
+                "meld/train_sent_emo.csv": 32, "meld/dev_sent_emo.csv": 16,
+                "emorynlp/emorynlp_dev_final.csv": 12}
+
+
+@pytest.fixture
+def text_corpus(tmp_path_factory) -> Path:
+    """A corpus root holding the first rows of the text corpora (``TEXT_SAMPLES``), read from the
+    corpus root, for the text recipes' smoke tests (skips when absent)."""
+    import csv
+
+    sources = {rel: corpus_path(*rel.split("/")) for rel in TEXT_SAMPLES}
+    root = tmp_path_factory.mktemp("text-corpus")
+    for rel, src in sources.items():
+        dest, n = root / rel, TEXT_SAMPLES[rel]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix == ".tsv":  # GoEmotions: no header, no quoting
+            lines = src.read_text(encoding="utf-8").splitlines()[:n]
+            dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            continue
+        with open(src, newline="", encoding="utf-8") as f:
+            header, *rows = list(csv.reader(f))
+        if rel.startswith("emobank"):  # both splits
+            split = header.index("split")
+            rows = [r for r in rows if r[split] == "train"][:n] + [r for r in rows if r[split] == "dev"][:n]
+        else:
+            rows = rows[:n]
+        with open(dest, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([header, *rows])
+    return root
+
+
 @pytest.fixture
 def tests_data() -> Path:
     return DATA

@@ -94,9 +94,10 @@ def test_dialogue_analyzer_reads_each_turn_alone_too():
     assert with_ctx.top == alone.top == "happy"
 
 
-def test_gate_recipe_runs_on_samples(capsys):
+@pytest.mark.corpus
+def test_gate_recipe_runs_on_samples(capsys, text_corpus):
     from affectlens.train import dialogue_gate
 
-    assert dialogue_gate.main(["--data", str(ROOT / "tests" / "data" / "text"), "--dry-run"]) == 0
+    assert dialogue_gate.main(["--data", str(text_corpus), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert '"corpus": "emorynlp"' in out and "held-out weighted F1" in out and "offsets" in out

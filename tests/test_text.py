@@ -170,13 +170,13 @@ def test_dialogue_analyzer_uses_context(dialogue_model):
     assert out[0].probs == pytest.approx(est.probs, abs=1e-5)
 
 
-def _recipe(name: str, tmp_path: Path, extra: tuple[str, ...] = ()) -> dict:
+def _recipe(name: str, tmp_path: Path, data: Path, extra: tuple[str, ...] = ()) -> dict:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     import importlib
 
     mod = importlib.import_module(f"affectlens.train.{name}")
-    args = ["--data", str(TEXT_DATA), "--epochs", "1", "--max-steps", "1",
+    args = ["--data", str(data), "--epochs", "1", "--max-steps", "1",
             "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "model"), "--threads", "1"]
     if name == "dialogue":
         args += ["--init", ""]
@@ -188,8 +188,9 @@ def _recipe(name: str, tmp_path: Path, extra: tuple[str, ...] = ()) -> dict:
     return meta
 
 
-def test_text_recipe_smoke(tmp_path):
-    meta = _recipe("text", tmp_path, ("--pos-weight-cap", "8", "--emobank-batch", "4", "--vad-weight", "1"))
+@pytest.mark.corpus
+def test_text_recipe_smoke(tmp_path, text_corpus):
+    meta = _recipe("text", tmp_path, text_corpus, ("--pos-weight-cap", "8", "--emobank-batch", "4", "--vad-weight", "1"))
     assert meta["labels"] == list(LABELS) and len(meta["thresholds"]) == 28
     assert "goemotions_macro_f1" in meta["val_metrics"]
     assert 0 <= meta["val_metrics"]["goemotions_macro_f1_split_half"] <= 1
@@ -198,6 +199,7 @@ def test_text_recipe_smoke(tmp_path):
 
 
 @pytest.mark.slow
-def test_dialogue_recipe_smoke(tmp_path):
-    meta = _recipe("dialogue", tmp_path)
+@pytest.mark.corpus
+def test_dialogue_recipe_smoke(tmp_path, text_corpus):
+    meta = _recipe("dialogue", tmp_path, text_corpus)
     assert "meld_weighted_f1" in meta["val_metrics"] and meta["max_context"] >= 1
